@@ -1,0 +1,1 @@
+"""marketloop: from the first touch to cash and back."""

@@ -1,0 +1,12 @@
+"""Background jobs of the crm context. Each calls one service."""
+
+from __future__ import annotations
+
+from procrastinate.contrib.django import app
+
+
+@app.task(queue="crm", name="crm.reroute_accounts")
+def reroute_accounts(run_id: int) -> None:
+    from marketloop.crm.services import run_reroute
+
+    run_reroute(run_id=run_id)

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from marketloop.org.permissions import Action, can
+
+NAVIGATION = [
+    (_("Customers"), [
+        ("crm:account_list", _("Accounts"), None),
+        ("crm:contact_list", _("Contacts"), None),
+        ("crm:import_list", _("Imports"), Action.IMPORT),
+    ]),
+    (_("Organisation"), [
+        ("org:unit_list", _("Units"), None),
+        ("org:tokens", _("API tokens"), None),
+        ("crm:tier_rules", _("Tier rules"), Action.ADMINISTER),
+    ]),
+]
+
+
+def navigation(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"navigation": []}
+    sections = []
+    for title, items in NAVIGATION:
+        visible = [(name, label) for name, label, action in items
+                   if action is None or can(user, action)]
+        if visible:
+            sections.append((title, visible))
+    return {"navigation": sections}

@@ -1,0 +1,73 @@
+"""The visibility scope: the one place that decides which rows a user may see.
+
+Every scoped model names, in `scope_fields`, the columns that carry its owning unit, its
+partner and its owning user. The rules (DESIGN.md, Visibility):
+
+- HQ units see everything;
+- a region sees the rows owned anywhere in its subtree (its provinces, their departments
+  and partners); a province, or one of its departments, sees its province's subtree;
+- a partner's users see only rows of their partner;
+- anyone sees the rows they own themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.db import models
+from django.db.models import Q
+
+from marketloop.org.models import OrgUnit, UnitKind, User
+
+M = TypeVar("M", bound=models.Model)
+
+
+@dataclass(frozen=True)
+class ScopeFields:
+    unit: str = "owner_unit"
+    partner: str | None = "partner"
+    owner: str | None = "owner"
+
+
+def scope_anchor(unit: OrgUnit) -> OrgUnit | None:
+    """The unit whose subtree a user of `unit` sees; None means everything."""
+    if unit.kind in {UnitKind.HQ, UnitKind.HQ_DEPARTMENT}:
+        return None
+    if unit.kind == UnitKind.PROVINCE_DEPARTMENT and unit.province_id:
+        return unit.province
+    return unit
+
+
+def visible_unit_ids(unit: OrgUnit) -> list[int] | None:
+    anchor = scope_anchor(unit)
+    if anchor is None:
+        return None
+    return list(
+        OrgUnit.objects.filter(path__startswith=anchor.path).values_list("id", flat=True)
+    )
+
+
+def visible(user: User, queryset: models.QuerySet[M]) -> models.QuerySet[M]:
+    """Filter `queryset` down to what `user` may see."""
+    if not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    if user.is_superuser:
+        return queryset
+    unit = user.unit
+    if unit is None:
+        return queryset.none()
+    fields: ScopeFields = queryset.model.scope_fields  # type: ignore[attr-defined]
+    own = Q(**{f"{fields.owner}_id": user.id}) if fields.owner else Q(pk__in=[])
+    if unit.kind == UnitKind.PARTNER:
+        if fields.partner is None:
+            return queryset.filter(own)
+        return queryset.filter(Q(**{f"{fields.partner}_id": unit.id}) | own)
+    unit_ids = visible_unit_ids(unit)
+    if unit_ids is None:
+        return queryset
+    return queryset.filter(Q(**{f"{fields.unit}_id__in": unit_ids}) | own)
+
+
+def is_visible(user: User, obj: models.Model) -> bool:
+    return visible(user, type(obj)._default_manager.filter(pk=obj.pk)).exists()

@@ -1,0 +1,103 @@
+"""Shared fixtures: the standard organisation with a partner in every province, and one user
+per role in the units the visibility rules talk about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from marketloop.crm.reference import ensure_reference_data
+from marketloop.org.models import OrgUnit, Role, User
+from marketloop.org.services import create_user
+from marketloop.org.standard import REGIONS, add_partner, ensure_standard_org
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@dataclass
+class Org:
+    hq: OrgUnit
+    hq_key_account: OrgUnit
+    hq_marketing: OrgUnit
+    hq_supervision: OrgUnit
+    region_south: OrgUnit
+    region_east: OrgUnit
+    gd: OrgUnit
+    gd_key_account: OrgUnit
+    gd_sales: OrgUnit
+    gd_partner: OrgUnit
+    gx: OrgUnit
+    gx_sales: OrgUnit
+    gx_partner: OrgUnit
+    zj: OrgUnit
+    zj_sales: OrgUnit
+    zj_partner: OrgUnit
+
+    def unit(self, code: str) -> OrgUnit:
+        return OrgUnit.objects.get(code=code)
+
+
+@pytest.fixture
+def org(db) -> Org:
+    ensure_reference_data()
+    ensure_standard_org()
+    for _region, _name, _en, provinces in REGIONS:
+        for code, name, name_en in provinces:
+            if not OrgUnit.objects.filter(code=f"{code}-partner").exists():
+                add_partner(province_code=code, name=f"{name}伙伴科技有限公司",
+                            name_en=f"{name_en} Partner Ltd")
+    get = lambda code: OrgUnit.objects.get(code=code)  # noqa: E731
+    return Org(
+        hq=get("hq"), hq_key_account=get("hq-key-account"), hq_marketing=get("hq-marketing"),
+        hq_supervision=get("hq-supervision"),
+        region_south=get("region-south"), region_east=get("region-east"),
+        gd=get("gd"), gd_key_account=get("gd-key-account"), gd_sales=get("gd-sales"),
+        gd_partner=get("gd-partner"), gx=get("gx"), gx_sales=get("gx-sales"),
+        gx_partner=get("gx-partner"), zj=get("zj"), zj_sales=get("zj-sales"),
+        zj_partner=get("zj-partner"),
+    )
+
+
+@pytest.fixture
+def make_user(org):
+    counter = iter(range(1, 10_000))
+
+    def make(unit: OrgUnit, *roles: str, username: str | None = None) -> User:
+        name = username or f"user{next(counter)}-{unit.code}"
+        return create_user(username=name, password=PASSWORD, unit=unit,
+                           roles=list(roles) or [Role.SALES_REP], display_name=name)
+
+    return make
+
+
+@pytest.fixture
+def admin_user(org, make_user) -> User:
+    return make_user(org.hq, Role.ADMINISTRATOR, username="admin")
+
+
+@pytest.fixture
+def hq_marketer(org, make_user) -> User:
+    return make_user(org.hq_marketing, Role.MARKETER, username="hq-marketer")
+
+
+@pytest.fixture
+def gd_rep(org, make_user) -> User:
+    return make_user(org.gd_sales, Role.SALES_REP, Role.ACCOUNT_MANAGER, username="gd-rep")
+
+
+@pytest.fixture
+def gd_partner_user(org, make_user) -> User:
+    return make_user(org.gd_partner, Role.PARTNER_STAFF, username="gd-partner")
+
+
+@pytest.fixture
+def run_jobs(transactional_db):
+    """Run every queued background job to completion in a real procrastinate worker."""
+    from procrastinate.contrib.django import app
+
+    def run() -> None:
+        worker_app = app.with_connector(app.connector.get_worker_connector())
+        worker_app.run_worker(wait=False, install_signal_handlers=False, listen_notify=False)
+
+    return run
