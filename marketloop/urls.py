@@ -7,7 +7,7 @@ from marketloop.api import api
 urlpatterns = [
     path("", include("marketloop.org.urls")),
     path("", include("marketloop.crm.urls")),
-    path("imports/", include("marketloop.crm.import_urls")),
+    path("data/", include("marketloop.crm.data_urls")),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -29,6 +30,21 @@ class AccountFilter:
     owner: int | None = None
     owner_unit: int | None = None
     sort: str = "name"  # name, -name, rank, -updated
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> AccountFilter:
+        """From query parameters (UI, export and API share them); bad values are ignored."""
+        return cls(q=str(params.get("q") or "")[:100], tier=str(params.get("tier") or ""),
+                   industry=_int(params.get("industry")), province=_int(params.get("province")),
+                   owner=_int(params.get("owner")), owner_unit=_int(params.get("owner_unit")),
+                   sort=str(params.get("sort") or "name"))
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 # sort key -> (fields in order); every sort ends on id so the order is total.
@@ -174,6 +190,14 @@ class ContactFilter:
     account: int | None = None
     management: bool | None = None
     sort: str = "name"
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ContactFilter:
+        management = params.get("management")
+        return cls(q=str(params.get("q") or "")[:100], account=_int(params.get("account")),
+                   management={"1": True, "true": True, "0": False, "false": False}.get(
+                       str(management).lower()) if management not in (None, "") else None,
+                   sort=str(params.get("sort") or "name"))
 
 
 CONTACT_SORTS: dict[str, tuple[str, ...]] = {

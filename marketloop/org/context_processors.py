@@ -9,7 +9,7 @@ NAVIGATION = [
     (_("Customers"), [
         ("crm:account_list", _("Accounts"), None),
         ("crm:contact_list", _("Contacts"), None),
-        ("crm:import_list", _("Imports"), Action.IMPORT),
+        ("data:import_list", _("Imports"), Action.IMPORT),
     ]),
     (_("Organisation"), [
         ("org:unit_list", _("Units"), None),
