@@ -84,6 +84,7 @@ def _database_from_url(url: str) -> dict:
         "OPTIONS": options,
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": os.environ.get("MARKETLOOP_TEST_DB", "test_marketloop")},
     }
 
 
