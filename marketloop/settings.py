@@ -73,7 +73,8 @@ TEMPLATES = [
 
 def _database_from_url(url: str) -> dict:
     params = conninfo_to_dict(url)
-    options = {k: v for k, v in params.items() if k not in {"dbname", "user", "password", "host", "port"}}
+    named = {"dbname", "user", "password", "host", "port"}
+    options = {k: v for k, v in params.items() if k not in named}
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": params.get("dbname", "marketloop"),

@@ -82,5 +82,6 @@ def test_run_prints_logins_stops_cleanly_and_reuses_data(tmp_path):
 
     manage(data, "from marketloop.org.standard import ensure_standard_org; ensure_standard_org()")
     start_and_stop(data)
-    count = manage(data, "from marketloop.org.models import OrgUnit; print(OrgUnit.objects.count())")
+    count = manage(data, "from marketloop.org.models import OrgUnit; "
+                         "print(OrgUnit.objects.count())")
     assert int(count.splitlines()[-1]) > 60

@@ -185,6 +185,9 @@ class Consent(models.Model):
     class Meta:
         ordering = ["-recorded_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.purpose}: {'granted' if self.granted else 'withdrawn'}"
+
 
 class RerouteRun(models.Model):
     """A background re-routing of accounts after a rank or rule change, with its progress."""
@@ -210,6 +213,9 @@ class RerouteRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.cause
 
 
 class ImportJob(models.Model):
@@ -247,6 +253,9 @@ class ImportJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return self.file_name
+
 
 class ImportRowError(models.Model):
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
@@ -257,3 +266,6 @@ class ImportRowError(models.Model):
 
     class Meta:
         ordering = ["row_number", "id"]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.message}"

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from marketloop.audit import services as audit
 from marketloop.org.errors import DomainError, OrgErrorCode
 from marketloop.org.models import ApiToken, OrgUnit, UnitKind, User, hash_token
 
@@ -59,18 +60,27 @@ def create_user(
     display_name: str = "",
     email: str = "",
     is_superuser: bool = False,
+    actor: User | None = None,
 ) -> User:
     user = User(username=username, unit=unit, roles=roles, display_name=display_name,
                 email=email, is_superuser=is_superuser, is_staff=is_superuser)
     user.set_password(password)
     user.save()
+    audit.record(actor=actor, obj=user, action="created",
+                 changes={"username": [None, username], "unit": [None, str(unit)],
+                          "roles": [None, ", ".join(roles)]})
     return user
 
 
+@transaction.atomic
 def issue_api_token(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Create a token; the raw key is returned once and never stored."""
+    name = (name or "").strip() or _("API token")
     raw = "ml_" + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name, prefix=raw[:8], key_hash=hash_token(raw))
+    token = ApiToken.objects.create(user=user, name=name[:80], prefix=raw[:8],
+                                    key_hash=hash_token(raw))
+    audit.record(actor=user, obj=token, action="created",
+                 changes={"name": [None, token.name], "prefix": [None, token.prefix]})
     return token, raw
 
 
@@ -88,5 +98,11 @@ def authenticate_token(raw: str) -> User | None:
     return token.user
 
 
+@transaction.atomic
 def revoke_api_token(*, user: User, token_id: int) -> None:
-    ApiToken.objects.filter(pk=token_id, user=user).update(revoked_at=timezone.now())
+    token = ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).first()
+    if token is None:
+        return
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    audit.record(actor=user, obj=token, action="revoked", changes={"revoked": [False, True]})
