@@ -252,3 +252,17 @@ def tier_rules() -> QuerySet[TierRule]:
 
 def reroute_runs() -> QuerySet[RerouteRun]:
     return RerouteRun.objects.all()[:20]
+
+
+def parent_of(user: User, account: Account) -> Account | None:
+    """The account's parent, if the user may see it."""
+    if account.parent_id is None:
+        return None
+    return accounts_visible(user).filter(pk=account.parent_id).first()
+
+
+def tier_rule(rule_id: int) -> TierRule:
+    rule = TierRule.objects.filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound(OrgErrorCode.NOT_FOUND, "No such tier rule.")
+    return rule
