@@ -22,10 +22,10 @@ def _setup_django() -> None:
     django.setup()
 
 
-def _manage(*args: str) -> None:
+def _manage(*args: str, **options: object) -> None:
     from django.core.management import call_command
 
-    call_command(*args)
+    call_command(*args, **options)
 
 
 def cmd_manage(argv: list[str]) -> int:
@@ -42,11 +42,13 @@ def cmd_migrate() -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     cmd_migrate()
     from marketloop.demo import build_demo
 
     build_demo(accounts=args.accounts, contacts=args.contacts, seed=args.seed,
                progress=lambda msg: print(msg, flush=True))
+    print(f"marketloop demo took {time.monotonic() - started:.1f} s.", flush=True)
     return 0
 
 
@@ -137,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     worker = sub.add_parser("worker", help="the background worker")
     worker.add_argument("--concurrency", type=int, default=2)
     demo = sub.add_parser("demo", help="load the deterministic demo data set")
-    demo.add_argument("--accounts", type=int, default=20_000)
+    demo.add_argument("--accounts", type=int, default=None, help="default: 20,000")
     demo.add_argument("--contacts", type=int, default=None,
-                      help="default: three per account")
-    demo.add_argument("--large", action="store_true", help="1,000,000 accounts, for benchmarks")
+                      help="default: three per account (with --large: 1,000,000)")
+    demo.add_argument("--large", action="store_true",
+                      help="1,000,000 accounts and 1,000,000 contacts, for benchmarks")
     demo.add_argument("--seed", type=int, default=20261125)
     sub.add_parser("manage", help="Django management commands: marketloop manage <command>")
     args = parser.parse_args(argv)
@@ -150,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_worker(args)
     if args.command == "demo":
         if args.large:
-            args.accounts = 1_000_000
+            args.accounts = args.accounts or 1_000_000
+            args.contacts = args.contacts if args.contacts is not None else 1_000_000
+        args.accounts = args.accounts if args.accounts is not None else 20_000
         if args.contacts is None:
             args.contacts = args.accounts * 3
         return cmd_demo(args)
