@@ -181,7 +181,10 @@ def _account_filter(request: HttpRequest) -> selectors.AccountFilter:
 @require_GET
 def account_list(request: HttpRequest) -> HttpResponse:
     flt = _account_filter(request)
-    page = selectors.account_page(request.user, flt, cursor=request.GET.get("cursor") or None)
+    try:
+        page = selectors.account_page(request.user, flt, cursor=request.GET.get("cursor") or None)
+    except selectors.InvalidCursor:  # a stale or edited link: start again from the top
+        page = selectors.account_page(request.user, flt)
     params = request.GET
     context = {
         "page": page,
@@ -292,7 +295,10 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @_domain_errors_to_http
 def contact_list(request: HttpRequest) -> HttpResponse:
     flt = selectors.ContactFilter.from_params(request.GET)
-    page = selectors.contact_page(request.user, flt, cursor=request.GET.get("cursor") or None)
+    try:
+        page = selectors.contact_page(request.user, flt, cursor=request.GET.get("cursor") or None)
+    except selectors.InvalidCursor:  # a stale or edited link: start again from the top
+        page = selectors.contact_page(request.user, flt)
     account = None
     if flt.account:
         try:

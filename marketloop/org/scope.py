@@ -48,25 +48,40 @@ def visible_unit_ids(unit: OrgUnit) -> list[int] | None:
     )
 
 
-def visible(user: User, queryset: models.QuerySet[M]) -> models.QuerySet[M]:
-    """Filter `queryset` down to what `user` may see."""
+def visible_parts(user: User, model: type[models.Model]) -> list[Q] | None:
+    """The scope as conditions whose union is what `user` may see: None means everything,
+    [] nothing. Each part matches one index ((owner_unit, ...), (partner, ...), (owner, ...)),
+    so a list can page through each part on its own index and merge (see crm.selectors)."""
     if not user.is_authenticated or not user.is_active:
-        return queryset.none()
+        return []
     if user.is_superuser:
-        return queryset
+        return None
     unit = user.unit
     if unit is None:
-        return queryset.none()
-    fields: ScopeFields = queryset.model.scope_fields  # type: ignore[attr-defined]
-    own = Q(**{f"{fields.owner}_id": user.id}) if fields.owner else Q(pk__in=[])
+        return []
+    fields: ScopeFields = model.scope_fields  # type: ignore[attr-defined]
+    own = [Q(**{f"{fields.owner}_id": user.id})] if fields.owner else []
     if unit.kind == UnitKind.PARTNER:
         if fields.partner is None:
-            return queryset.filter(own)
-        return queryset.filter(Q(**{f"{fields.partner}_id": unit.id}) | own)
+            return own
+        return [Q(**{f"{fields.partner}_id": unit.id}), *own]
     unit_ids = visible_unit_ids(unit)
     if unit_ids is None:
+        return None
+    return [Q(**{f"{fields.unit}_id": unit_id}) for unit_id in unit_ids] + own
+
+
+def visible(user: User, queryset: models.QuerySet[M]) -> models.QuerySet[M]:
+    """Filter `queryset` down to what `user` may see."""
+    parts = visible_parts(user, queryset.model)
+    if parts is None:
         return queryset
-    return queryset.filter(Q(**{f"{fields.unit}_id__in": unit_ids}) | own)
+    if not parts:
+        return queryset.none()
+    condition = Q()
+    for part in parts:
+        condition |= part
+    return queryset.filter(condition)
 
 
 def is_visible(user: User, obj: models.Model) -> bool:
