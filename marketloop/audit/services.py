@@ -8,6 +8,7 @@ from typing import Any
 from django.db import models
 
 from marketloop.audit.models import AuditEntry
+from marketloop.bulk import copy_insert
 
 
 def object_type(obj: models.Model | type[models.Model]) -> str:
@@ -56,4 +57,4 @@ def entry(*, actor: Any, obj: models.Model, action: str, changes: dict[str, list
 
 
 def record_many(entries: list[AuditEntry]) -> None:
-    AuditEntry.objects.bulk_create(entries, batch_size=2000)
+    copy_insert(entries)

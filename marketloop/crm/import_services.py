@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
-from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from marketloop import bulk
 from marketloop.audit import services as audit
 from marketloop.audit.models import AuditEntry
 from marketloop.crm.errors import CrmErrorCode
@@ -107,49 +108,6 @@ def row_errors(job: ImportJob) -> QuerySet[ImportRowError]:
 
 # ---------------------------------------------------------------------------------------------
 # The engine shared by the preview (dry run) and the job (writes)
-
-
-def _preparer(field: models.Field, conn: Any) -> Callable[[Any], Any]:
-    """How COPY gets a field's value: plain values as they are (psycopg adapts them), the rest
-    (JSON, arrays, auto_now dates, ...) prepared by the field as bulk_create would."""
-    attname = field.attname
-    auto = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-    if isinstance(field, PLAIN_FIELDS) and not auto:
-        return lambda obj: getattr(obj, attname)
-    return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), conn)
-
-
-PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField,
-                models.ForeignKey, models.DateTimeField)
-
-
-def copy_insert(objs: list[Any]) -> None:
-    """Insert new rows of one model with COPY, setting their ids (taken from the table's
-    sequence first): like bulk_create, several times faster for the thousands of rows of a
-    chunk. Every concrete field is written."""
-    if not objs:
-        return
-    meta = type(objs[0])._meta
-    conn = connections[DEFAULT_DB_ALIAS]
-    fields = [meta.pk, *(f for f in meta.concrete_fields if not f.primary_key)]
-    prepare = [_preparer(f, conn) for f in fields]
-    quote = conn.ops.quote_name
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) "
-                       "FROM generate_series(1, %s)", [meta.db_table, meta.pk.column, len(objs)])
-        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-            obj.pk = pk
-        columns = ", ".join(quote(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row([p(obj) for p in prepare])
-    for obj in objs:
-        obj._state.adding, obj._state.db = False, conn.alias
-
-
-def _record_audit(entries: list[AuditEntry]) -> None:
-    """audit.record_many, by COPY (an import writes an entry for every row it changes)."""
-    copy_insert(entries)
 
 
 @dataclass
@@ -425,7 +383,7 @@ class AccountBatch:
         accounts = [account for _row, account, _reason in new]
         for account in accounts:
             account.created_at = account.updated_at = now
-        copy_insert(accounts)
+        bulk.copy_insert(accounts)
         by_fields: dict[frozenset[str], list[Account]] = {}
         for account, fields in changed.values():
             by_fields.setdefault(frozenset(fields), []).append(account)
@@ -442,7 +400,7 @@ class AccountBatch:
         for _row, account, action, delta, reason in entries:
             audit_entries.append(audit.entry(actor=imp.actor, obj=account, action=action,
                                              changes=delta, reason=reason))
-        _record_audit(audit_entries)
+        audit.record_many(audit_entries)
         # Parents created in this chunk are linked now; later ones when the job ends.
         if waiting:
             codes = {code for _account, code, _row in waiting}
@@ -626,7 +584,7 @@ class ContactBatch:
 
         if imp.write:
             contacts = [c for _row, c, _rec in new]
-            copy_insert(contacts)
+            bulk.copy_insert(contacts)
             Contact.objects.bulk_update(
                 list(changed.values()), ["name", "title", "is_management", "email", "mobile",
                                          "account", "owner_unit", "owner", "partner",
@@ -636,7 +594,7 @@ class ContactBatch:
                     actor=imp.actor, obj=contact, action="created",
                     changes=audit.diff({}, self.view(contact, contact._import_account_name)),
                     reason=imp.reason(row.number)))
-            copy_insert([
+            bulk.copy_insert([
                 Consent(contact_id=contact.id, purpose=purpose, granted=True,
                         method=ConsentMethod.IMPORT, recorded_at=now, recorded_by=imp.actor,
                         evidence=imp.reason(row.number))
@@ -646,7 +604,7 @@ class ContactBatch:
                     actor=imp.actor, obj=contact, action="consent",
                     changes={f"consent:{purpose}": [None, "granted"]},
                     reason=f"{ConsentMethod.IMPORT}: {imp.reason(row.number)}"))
-            _record_audit(entries)
+            audit.record_many(entries)
         return [outcomes[row.number] for row, _rec, _errors in items]
 
 
