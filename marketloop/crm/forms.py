@@ -3,7 +3,8 @@ whose DomainError is shown on the form by `show_domain_error`."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django import forms
 from django.db.models import QuerySet
@@ -11,7 +12,9 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from marketloop.crm.models import ConsentMethod, OwnerKind, RevenueBand, Tier
-from marketloop.org.errors import DomainError
+from marketloop.org.errors import DomainError, NotAllowed
+
+T = TypeVar("T")
 
 
 def _english() -> bool:
@@ -70,6 +73,18 @@ def show_domain_error(form: forms.Form, error: DomainError) -> None:
             placed = True
     if not placed:
         form.add_error(None, error.message)
+
+
+def submit(form: forms.Form, write: Callable[[], T]) -> T | None:
+    """Run a service for a valid form. A DomainError lands on the form (None is returned); a
+    refusal (NotAllowed) propagates, to become a 403 or 404."""
+    try:
+        return write()
+    except NotAllowed:
+        raise
+    except DomainError as exc:
+        show_domain_error(form, exc)
+        return None
 
 
 class AccountForm(StyledForm):

@@ -27,11 +27,11 @@ from marketloop.crm.forms import (
     ContactForm,
     NewContactForm,
     TierRuleForm,
-    show_domain_error,
+    submit,
 )
 from marketloop.crm.models import RerouteRun, RevenueBand, Tier
 from marketloop.org import selectors as org_selectors
-from marketloop.org.errors import DomainError, NotAllowed, NotFound
+from marketloop.org.errors import NotAllowed, NotFound
 from marketloop.org.permissions import Action, can
 
 TRAIL_LIMIT = 50
@@ -238,13 +238,9 @@ def account_create(request: HttpRequest) -> HttpResponse:
     _require(request, Action.CREATE)
     form = _account_form(request, AccountForm)
     if request.method == "POST" and form.is_valid():
-        try:
-            account = services.create_account(actor=request.user, **form.cleaned_data)
-        except NotAllowed:
-            raise
-        except DomainError as exc:
-            show_domain_error(form, exc)
-        else:
+        account = submit(form, lambda: services.create_account(actor=request.user,
+                                                                **form.cleaned_data))
+        if account is not None:
             return _after_create(request, account)
     return render(request, "crm/account_form.html", {"form": form, "account": None},
                   status=422 if form.errors else 200)
@@ -276,14 +272,8 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
         changes = dict(form.cleaned_data)
         reason = changes.pop("reason", "")
         changes["revenue_band"] = changes.get("revenue_band") or ""
-        try:
-            services.update_account(actor=request.user, account=account, reason=reason,
-                                    **changes)
-        except NotAllowed:
-            raise
-        except DomainError as exc:
-            show_domain_error(form, exc)
-        else:
+        if submit(form, lambda: services.update_account(
+                actor=request.user, account=account, reason=reason, **changes)):
             return redirect("crm:account_detail", pk=account.pk)
     return render(request, "crm/account_form.html", {"form": form, "account": account},
                   status=422 if form.errors else 200)
@@ -345,13 +335,8 @@ def contact_consent(request: HttpRequest, pk: int) -> HttpResponse:
     contact = selectors.contact_detail(request.user, pk)
     form = ConsentForm(request.POST)
     if form.is_valid():
-        try:
-            services.record_consent(actor=request.user, contact=contact, **form.cleaned_data)
-        except NotAllowed:
-            raise
-        except DomainError as exc:
-            show_domain_error(form, exc)
-        else:
+        if submit(form, lambda: services.record_consent(actor=request.user, contact=contact,
+                                                        **form.cleaned_data)):
             return redirect("crm:contact_detail", pk=contact.pk)
     return _contact_page(request, contact, form, status=422)
 
@@ -368,13 +353,9 @@ def contact_create(request: HttpRequest) -> HttpResponse:
                           fixed_account=account is not None,
                           initial={"account": account.pk if account else None})
     if request.method == "POST" and form.is_valid():
-        try:
-            contact = services.create_contact(actor=request.user, **form.cleaned_data)
-        except NotAllowed:
-            raise
-        except DomainError as exc:
-            show_domain_error(form, exc)
-        else:
+        contact = submit(form, lambda: services.create_contact(actor=request.user,
+                                                                **form.cleaned_data))
+        if contact is not None:
             return redirect("crm:contact_detail", pk=contact.pk)
     return render(request, "crm/contact_form.html",
                   {"form": form, "contact": None, "account": account},
@@ -391,13 +372,8 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
                "mobile": contact.mobile}
     form = ContactForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.update_contact(actor=request.user, contact=contact, **form.cleaned_data)
-        except NotAllowed:
-            raise
-        except DomainError as exc:
-            show_domain_error(form, exc)
-        else:
+        if submit(form, lambda: services.update_contact(actor=request.user, contact=contact,
+                                                        **form.cleaned_data)):
             return redirect("crm:contact_detail", pk=contact.pk)
     return render(request, "crm/contact_form.html",
                   {"form": form, "contact": contact, "account": contact.account},
@@ -441,13 +417,8 @@ def tier_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     rule = selectors.tier_rule(pk) if pk is not None else None
     form = TierRuleForm(request.POST or None, initial=_rule_initial(rule) if rule else None)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.save_tier_rule(actor=request.user, rule=rule, **form.cleaned_data)
-        except NotAllowed:
-            raise
-        except DomainError as exc:
-            show_domain_error(form, exc)
-        else:
+        if submit(form, lambda: services.save_tier_rule(actor=request.user, rule=rule,
+                                                        **form.cleaned_data)):
             return redirect("crm:tier_rules")
     return render(request, "crm/tier_rule_form.html", {"form": form, "rule": rule},
                   status=422 if form.errors else 200)
