@@ -78,14 +78,6 @@ class OrgUnit(models.Model):
             return self.name_en
         return self.name
 
-    @property
-    def is_hq(self) -> bool:
-        return self.kind in {UnitKind.HQ, UnitKind.HQ_DEPARTMENT}
-
-    @property
-    def is_partner(self) -> bool:
-        return self.kind == UnitKind.PARTNER
-
 
 class Role(models.TextChoices):
     MARKETER = "marketer", _("Marketer")
