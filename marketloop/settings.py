@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "marketloop.org",
     "marketloop.audit",
     "marketloop.crm",
+    "marketloop.tracking",
 ]
 
 MIDDLEWARE = [
@@ -154,3 +155,20 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("MARKETLOOP_LOG_LEVEL", "WARNING")},
 }
+
+# Identity stitching (marketloop.tracking.stitching). An email, phone or anonymous id linked to
+# more distinct identifiers of one kind than these limits is shared (an office switchboard, a
+# test address, a kiosk browser): it is kept apart and links nobody.
+TRACKING_SHARED_LIMITS = {
+    "anonymous": {"user": 1, "contact": 1, "email": 3, "mobile": 3},
+    "email": {"user": 2, "contact": 1, "mobile": 3, "anonymous": 20},
+    "mobile": {"user": 2, "contact": 1, "email": 3, "anonymous": 20},
+}
+TRACKING_BLOCKED_IDENTIFIERS = {
+    "email": ["test@test.com", "test@example.com", "a@a.com", "noreply@example.com"],
+    "email_domain": ["example.com", "example.org", "test.com", "mailinator.com"],
+    "mobile": ["+8613800138000", "+8613888888888", "+8613000000000"],
+}
+# Events a tracking request may carry before it is refused, and inbox rows one processing
+# transaction takes.
+TRACKING_PROCESS_EVENTS = int(os.environ.get("MARKETLOOP_TRACKING_PROCESS_EVENTS", 5000))

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("marketloop.crm.urls")),
     path("data/", include("marketloop.crm.data_urls")),
     path("api/", api.urls),
+    path("", include("marketloop.tracking.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain")),

@@ -32,10 +32,11 @@ from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from marketloop import bulk
+from marketloop import bulk, bus
 from marketloop.audit import services as audit
 from marketloop.audit.models import AuditEntry
 from marketloop.crm.errors import CrmErrorCode
+from marketloop.crm.events import ContactsChanged
 from marketloop.crm.importing import (
     HEADER_SEARCH_ROWS,
     VALIDATORS,
@@ -589,6 +590,7 @@ class ContactBatch:
                 list(changed.values()), ["name", "title", "is_management", "email", "mobile",
                                          "account", "owner_unit", "owner", "partner",
                                          "updated_at"], batch_size=1000)
+            bus.publish(ContactsChanged(tuple(c.id for c in contacts) + tuple(changed)))
             for row, contact, _rec in new:
                 entries.append(audit.entry(
                     actor=imp.actor, obj=contact, action="created",

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -155,6 +155,9 @@ class Contact(models.Model):
             models.Index(fields=["partner", "name", "id"], name="contact_partner_name"),
             models.Index(fields=["account", "name"], name="contact_account"),
             models.Index(fields=["mobile"], name="contact_mobile"),
+            # Suggesting an account for an unknown visitor from their business email domain.
+            models.Index(Lower(Func(F("email"), Value("@"), Value(2), function="split_part")),
+                         name="contact_email_domain"),
         ]
 
     def __str__(self) -> str:

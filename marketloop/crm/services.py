@@ -10,8 +10,10 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from marketloop import bus
 from marketloop.audit import services as audit
 from marketloop.crm.errors import CrmErrorCode
+from marketloop.crm.events import AccountsRerouted, ContactsChanged
 from marketloop.crm.models import (
     Account,
     Consent,
@@ -242,6 +244,7 @@ def sync_contact_scope(account_ids: list[int]) -> None:
         owner_id=Subquery(source.values("owner_id")),
         partner_id=Subquery(source.values("partner_id")),
     )
+    bus.publish(AccountsRerouted(tuple(account_ids)))
 
 
 def _clean_contact_fields(fields: dict[str, Any], *, exclude_id: int | None = None) -> None:
@@ -278,6 +281,7 @@ def create_contact(*, actor: User, account: Account, name: str, title: str = "",
     contact.save()
     audit.record(actor=actor, obj=contact, action="created",
                  changes=audit.diff({}, audit.snapshot(contact, CONTACT_AUDIT_FIELDS)))
+    bus.publish(ContactsChanged((contact.pk,)))
     return contact
 
 
@@ -305,6 +309,8 @@ def update_contact(*, actor: User, contact: Contact, **changes: Any) -> Contact:
     delta = audit.diff(before, audit.snapshot(contact, CONTACT_AUDIT_FIELDS))
     if delta:
         audit.record(actor=actor, obj=contact, action="updated", changes=delta)
+    if {"email", "mobile", "account"} & set(delta):
+        bus.publish(ContactsChanged((contact.pk,)))
     return contact
 
 

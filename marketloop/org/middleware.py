@@ -7,7 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
-PUBLIC_PREFIXES = ("/login/", "/static/", "/api/", "/i18n/", "/healthz")
+# /v1/ is the tracking API (write keys); /t/ the email pixel, click redirect and tracker.js.
+PUBLIC_PREFIXES = ("/login/", "/static/", "/api/", "/i18n/", "/healthz", "/v1/", "/t/")
 
 
 class LoginRequiredMiddleware:

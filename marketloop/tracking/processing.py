@@ -1,0 +1,215 @@
+"""From inbox to touchpoints: the worker's side of ingestion.
+
+One transaction takes a slice of the inbox, drops messages already stored, stitches the
+identifiers, COPYs the touchpoints into their monthly partitions and deletes the inbox rows.
+A crash anywhere rolls all of it back, so every accepted event ends up stored exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+
+from marketloop import bus
+from marketloop.tracking import segment
+from marketloop.tracking.events import ProfilesMerged, TouchpointsRecorded
+from marketloop.tracking.identifiers import Sighting, sighting_of
+from marketloop.tracking.partitions import ensure_partitions, month_start
+from marketloop.tracking.stitching import STITCH_LOCK, stitch
+
+log = logging.getLogger(__name__)
+
+COPY_COLUMNS = ("occurred_at", "received_at", "source_id", "identity_id", "kind", "event",
+                "message_id", "url", "title", "referrer", "keyword", "utm_source",
+                "utm_medium", "utm_campaign", "properties", "context")
+
+
+@dataclass(slots=True)
+class Pending:
+    source_id: int
+    message_id: str
+    occurred_at: datetime
+    received_at: datetime
+    fields: segment.Fields
+    sighting: Sighting
+    properties: dict
+    context: dict
+    traits: dict | None
+
+
+def message_key(source_id: int, message_id: str) -> uuid.UUID:
+    return uuid.UUID(bytes=hashlib.md5(f"{source_id}:{message_id}".encode()).digest())
+
+
+def _events_of(row_id: int, endpoint: str, body: bytes) -> tuple[list[dict], Any, dict]:
+    data = orjson.loads(body)
+    if endpoint == "batch":
+        context = data.get("context") if isinstance(data.get("context"), dict) else {}
+        return data["batch"], data.get("sentAt"), context
+    data.setdefault("type", endpoint)
+    data["type"] = endpoint
+    return [data], None, {}
+
+
+def pending_of(event: dict, *, source_id: int, received_at: datetime, sent_at: Any,
+               batch_context: dict, ip: str | None, fallback_id: str) -> Pending:
+    context = dict(batch_context)
+    context.update(event.get("context") or {})
+    if ip and "ip" not in context:
+        context["ip"] = ip
+    fields = segment.fields_of(event)
+    properties = event.get("properties") or {}
+    traits = None
+    if event.get("type") == "identify":
+        traits = event.get("traits") or context.get("traits") or {}
+        properties = traits
+    elif event.get("type") == "group":
+        traits = {"company": {"groupId": str(event.get("groupId")), **(event.get("traits") or {})}}
+        properties = traits["company"]
+    elif event.get("type") == "alias":
+        properties = {"previousId": str(event.get("previousId"))}
+    message_id = str(event.get("messageId") or fallback_id)[:100]
+    return Pending(source_id=source_id, message_id=message_id,
+                   occurred_at=segment.corrected_time(event, received_at, sent_at),
+                   received_at=received_at, fields=fields,
+                   sighting=sighting_of(event, fields.kind), properties=properties,
+                   context=context, traits=traits)
+
+
+def process_inbox(*, max_events: int | None = None) -> int:
+    """Process one slice of the inbox; return how many requests it held (0: inbox empty)."""
+    max_events = max_events or settings.TRACKING_PROCESS_EVENTS
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One processor at a time: merges and de-duplication never wait on each other.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STITCH_LOCK])
+        cursor.execute("SELECT id, event_count FROM tracking_inboxbatch ORDER BY id LIMIT 500")
+        chosen, total = [], 0
+        for row_id, count in cursor.fetchall():
+            if chosen and total + count > max_events:
+                break
+            chosen.append(row_id)
+            total += count
+        if not chosen:
+            return 0
+        cursor.execute(
+            "SELECT id, source_id, endpoint, body, received_at, host(ip) "
+            "FROM tracking_inboxbatch WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED",
+            [chosen])
+        rows = cursor.fetchall()
+        if not rows:
+            return 0
+        pending: dict[uuid.UUID, Pending] = {}
+        failures: dict[int, list[str]] = defaultdict(list)
+        for row_id, source_id, endpoint, body, received_at, ip in rows:
+            try:
+                events, sent_at, batch_context = _events_of(row_id, endpoint, bytes(body))
+            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                failures[source_id].append(f"request {row_id}: {exc}")
+                continue
+            for index, event in enumerate(events):
+                try:
+                    item = pending_of(event, source_id=source_id, received_at=received_at,
+                                      sent_at=sent_at, batch_context=batch_context, ip=ip,
+                                      fallback_id=f"ml-{row_id}-{index}")
+                except Exception as exc:  # one bad event must not hold up the rest
+                    failures[source_id].append(f"request {row_id} event {index}: {exc!r}")
+                    continue
+                pending.setdefault(message_key(source_id, item.message_id), item)
+        fresh = _unseen(cursor, pending)
+        items = [pending[key] for key in fresh]
+        items.sort(key=lambda item: item.occurred_at)
+        if items:
+            _store(cursor, items)
+        _finish(cursor, [row[0] for row in rows], items, failures)
+        return len(rows)
+
+
+def _unseen(cursor, pending: dict[uuid.UUID, Pending]) -> list[uuid.UUID]:
+    if not pending:
+        return []
+    keys = list(pending)
+    cursor.execute("INSERT INTO tracking_seenmessage (key, seen_at) SELECT k, now() "
+                   "FROM unnest(%s::uuid[]) AS k ON CONFLICT DO NOTHING RETURNING key", [keys])
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _store(cursor, items: list[Pending]) -> None:
+    now = segment.now()
+    result = stitch([item.sighting for item in items], at=now)
+    ids = result.identity_ids
+    ensure_partitions({month_start(item.occurred_at) for item in items})
+    dumps = orjson.dumps
+    with cursor.cursor.copy(
+            f"COPY tracking_touchpoint ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
+        for item in items:
+            f = item.fields
+            copy.write_row((
+                item.occurred_at, item.received_at, item.source_id, ids[item.sighting.anchor],
+                f.kind, f.event, item.message_id, f.url, f.title, f.referrer, f.keyword,
+                f.utm.get("source", ""), f.utm.get("medium", ""), f.utm.get("campaign", ""),
+                dumps(item.properties).decode(), dumps(item.context).decode()))
+    seen: dict[int, list] = {}
+    for item in items:
+        profile = result.profile_of[ids[item.sighting.anchor]]
+        first, last, traits = seen.get(profile, (item.occurred_at, item.occurred_at, {}))
+        if item.traits:
+            traits = {**traits, **item.traits}
+        seen[profile] = [min(first, item.occurred_at), max(last, item.occurred_at), traits]
+    keys = sorted(seen)
+    cursor.execute(
+        "UPDATE tracking_profile p SET first_seen = LEAST(p.first_seen, u.f), "
+        "last_seen = GREATEST(p.last_seen, u.l), traits = p.traits || u.t::jsonb "
+        "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[]) "
+        "AS u(id, f, l, t) WHERE p.id = u.id",
+        [keys, [seen[k][0] for k in keys], [seen[k][1] for k in keys],
+         [dumps(seen[k][2]).decode() for k in keys]])
+    bus.publish(TouchpointsRecorded(profile_ids=tuple(keys), count=len(items)))
+    if result.merges:
+        bus.publish(ProfilesMerged(pairs=tuple(result.merges)))
+
+
+def _finish(cursor, row_ids: list[int], items: list[Pending],
+            failures: dict[int, list[str]]) -> None:
+    cursor.execute("DELETE FROM tracking_inboxbatch WHERE id = ANY(%s)", [row_ids])
+    latest: dict[int, tuple[datetime, int]] = {}
+    for item in items:
+        at, count = latest.get(item.source_id, (item.received_at, 0))
+        latest[item.source_id] = (max(at, item.received_at), count + 1)
+    for source_id, (at, count) in latest.items():
+        cursor.execute("UPDATE tracking_source SET events_received = events_received + %s, "
+                       "last_event_at = GREATEST(last_event_at, %s) WHERE id = %s",
+                       [count, at, source_id])
+    from marketloop.tracking.services import count_source_error
+
+    for source_id, messages in failures.items():
+        log.warning("tracking: %d events of source %s failed: %s", len(messages), source_id,
+                    messages[:3])
+        count_source_error(source_id=source_id, code="processing_failed",
+                           message=messages[-1], count=len(messages))
+
+
+def drain(*, linger: float = 2.0, deadline: float | None = None) -> int:
+    """Process the inbox until it has been empty for `linger` seconds (or `deadline`, a
+    monotonic time, passes); return the requests processed."""
+    done, idle_since = 0, None
+    while deadline is None or time.monotonic() < deadline:
+        count = process_inbox()
+        done += count
+        if count:
+            idle_since = None
+            continue
+        idle_since = idle_since or time.monotonic()
+        if time.monotonic() - idle_since >= linger:
+            break
+        time.sleep(0.1)
+    return done
