@@ -339,7 +339,8 @@ def _absorb(cursor, absorbed: dict[int, int]) -> None:
     cursor.execute(
         "SELECT id, traits, first_seen, last_seen FROM tracking_profile WHERE id = ANY(%s)",
         [keys + sorted(set(absorbed.values()))])
-    rows = {row[0]: row[1:] for row in cursor.fetchall()}
+    # Django's cursor hands jsonb over as text (the ORM field decodes it).
+    rows = {row[0]: (_json(row[1]), row[2], row[3]) for row in cursor.fetchall()}
     merged: dict[int, tuple[dict, datetime, datetime]] = {}
     for old in keys:  # older profiles first: a survivor's own traits win
         survivor = absorbed[old]
@@ -358,6 +359,12 @@ def _absorb(cursor, absorbed: dict[int, int]) -> None:
         "UPDATE tracking_profile p SET merged_into_id = m.survivor, contact_id = NULL "
         "FROM unnest(%s::bigint[], %s::bigint[]) AS m(old, survivor) WHERE p.id = m.old",
         [keys, [absorbed[k] for k in keys]])
+
+
+def _json(value: object) -> dict:
+    if isinstance(value, (str, bytes)):
+        value = orjson.loads(value)
+    return value if isinstance(value, dict) else {}
 
 
 def refresh_profiles(cursor, profile_ids: Iterable[int]) -> None:

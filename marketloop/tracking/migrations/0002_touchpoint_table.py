@@ -33,9 +33,8 @@ REVERSE = "DROP TABLE tracking_touchpoint;"
 
 
 def create_partitions(apps, schema_editor):
-    from marketloop.tracking.partitions import ensure_partitions, forget_known, months_around
+    from marketloop.tracking.partitions import ensure_partitions, months_around
 
-    forget_known()
     ensure_partitions(months_around(timezone.localdate(), before=12, after=3))
 
 
