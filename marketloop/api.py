@@ -166,9 +166,11 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 def _register_routers() -> None:
     from marketloop.crm.api import router as crm_router
     from marketloop.org.api import router as org_router
+    from marketloop.tracking.api import router as tracking_router
 
     api.add_router("/org", org_router)
     api.add_router("/", crm_router)
+    api.add_router("/", tracking_router)
 
 
 _register_routers()

@@ -743,9 +743,15 @@ def _build(accounts: int, contacts: int, seed: int, progress: Callable[[str], No
         loader.lock()
         users = _build_org(seed, progress)
         loader.run(accounts, contacts)
+        from marketloop.tracking.demo_site import demo_website_source
+
+        demo_website_source()  # the source the demo customer website (/t/demo/) sends to
         tick = time.monotonic()
     progress(f"Committed in {time.monotonic() - tick:.1f} s.")
     loader.analyze()
+    from marketloop.tracking.demo_activity import build_activity
+
+    build_activity(seed=seed, progress=progress)
     seconds = time.monotonic() - started
     message = (f"Demo data loaded: {users} users, {loader.accounts:,} accounts, "
                f"{loader.contacts:,} contacts, {loader.consents:,} consent records "

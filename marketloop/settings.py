@@ -148,6 +148,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 
 PROCRASTINATE_WORKER_DEFAULTS = {"concurrency": 2}
+PROCRASTINATE_IMPORT_PATHS = ["marketloop.jobs"]
 
 LOGGING = {
     "version": 1,
@@ -171,4 +172,4 @@ TRACKING_BLOCKED_IDENTIFIERS = {
 }
 # Events a tracking request may carry before it is refused, and inbox rows one processing
 # transaction takes.
-TRACKING_PROCESS_EVENTS = int(os.environ.get("MARKETLOOP_TRACKING_PROCESS_EVENTS", 5000))
+TRACKING_PROCESS_EVENTS = int(os.environ.get("MARKETLOOP_TRACKING_PROCESS_EVENTS", 10000))

@@ -15,6 +15,7 @@ NAVIGATION = [
         ("org:unit_list", _("Units"), None),
         ("org:tokens", _("API tokens"), None),
         ("crm:tier_rules", _("Tier rules"), Action.ADMINISTER),
+        ("tracking:source_list", _("Sources"), Action.ADMINISTER),
     ]),
 ]
 

@@ -29,8 +29,10 @@ def _json(body: dict, status: int = 200, content_type: str = "application/json")
 
 
 def problem(request: HttpRequest, exc: RequestError) -> HttpResponse:
+    # `message` repeats the title for the Segment and RudderStack SDKs, which read it (and
+    # RudderStack retries a 4xx forever when it is missing).
     body = {"type": PROBLEM_BASE + exc.code, "title": exc.message, "status": exc.status,
-            "code": exc.code, "instance": request.path}
+            "code": exc.code, "instance": request.path, "message": exc.message}
     if exc.errors:
         body["errors"] = exc.errors
     response = _json(body, exc.status, PROBLEM_MEDIA_TYPE)

@@ -78,30 +78,43 @@ def _str_id(value: Any) -> str:
 
 def sighting_of(event: dict, kind: str) -> Sighting:
     """The sighting of one (valid) Segment event; `kind` is its touchpoint kind."""
-    found: dict[str, list[str]] = {}
-
-    def add(id_kind: str, value: str) -> None:
-        if value and value not in found.setdefault(id_kind, []):
-            found[id_kind].append(value)
-
-    add("user", _str_id(event.get("userId")))
-    add("anonymous", _str_id(event.get("anonymousId")))
-    if event.get("type") == "alias":
+    found: list[Identifier] = []
+    user = _str_id(event.get("userId"))
+    if user:
+        found.append(("user", user))
+    anonymous = _str_id(event.get("anonymousId"))
+    if anonymous:
+        found.append(("anonymous", anonymous))
+    event_type = event.get("type")
+    if event_type == "alias":
         # previousId is usually the anonymous id the visitor had before signing up.
-        add("anonymous", _str_id(event.get("previousId")))
-    trait_sources = [event.get("traits"), (event.get("context") or {}).get("traits")]
-    if kind == "form" or event.get("type") == "identify":
+        previous = _str_id(event.get("previousId"))
+        if previous and previous != anonymous:
+            found.append(("anonymous", previous))
+    context = event.get("context")
+    trait_sources = [event.get("traits"), context.get("traits") if context else None]
+    if kind == "form" or event_type == "identify":
         trait_sources.append(event.get("properties"))
     for traits in trait_sources:
-        if not isinstance(traits, dict):
+        if not traits or not isinstance(traits, dict):
             continue
-        add("email", normalise_email(traits.get("email")))
-        add("mobile", phone_of(traits.get("mobile") or traits.get("phone")))
-        contact = _str_id(traits.get("contactId") or traits.get("contact_id"))
-        add("contact", contact if contact.isdigit() else "")
-    identifiers = tuple((k, v) for k in ANCHOR_ORDER for v in found.get(k, ()))
+        for identifier in (("email", normalise_email(traits.get("email"))),
+                           ("mobile", phone_of(traits.get("mobile") or traits.get("phone"))),
+                           ("contact", _contact_id(traits))):
+            if identifier[1] and identifier not in found:
+                found.append(identifier)
+    found.sort(key=lambda ident: ANCHOR_RANK[ident[0]])
+    identifiers = tuple(found)
     return Sighting(anchor=identifiers[0], identifiers=identifiers,
                     evidence=kind, message_id=_str_id(event.get("messageId"))[:100])
+
+
+ANCHOR_RANK = {kind: rank for rank, kind in enumerate(ANCHOR_ORDER)}
+
+
+def _contact_id(traits: dict) -> str:
+    contact = _str_id(traits.get("contactId") or traits.get("contact_id"))
+    return contact if contact.isdigit() else ""
 
 
 def is_blocked(identifier: Identifier) -> bool:

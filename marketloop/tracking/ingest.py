@@ -25,6 +25,7 @@ class SourceRef:
     id: int
     active: bool
     require_consent: bool
+    kind: str
 
 
 _sources: dict[str, tuple[float, SourceRef | None]] = {}
@@ -37,7 +38,7 @@ def source_for_key(write_key: str) -> SourceRef | None:
     if cached and now - cached[0] < SOURCE_CACHE_SECONDS:
         return cached[1]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, active, require_consent FROM tracking_source "
+        cursor.execute("SELECT id, active, require_consent, kind FROM tracking_source "
                        "WHERE write_key = %s", [write_key])
         row = cursor.fetchone()
     ref = SourceRef(*row) if row else None
@@ -95,6 +96,8 @@ def accept(*, endpoint: str, authorization: str, raw: bytes, content_encoding: s
             count_source_error(source_id=source.id, code=exc.code, message=exc.message)
         raise
     if count:
+        # A browser's address says where the visitor is; a server's says nothing about them.
+        ip = ip if source.kind == "website" else None
         store(source_id=source.id, endpoint=endpoint, body=data, count=count, ip=ip)
     return count
 

@@ -138,13 +138,8 @@ class Profile(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="+")
 
-    class Meta:
-        indexes = [
-            models.Index(fields=["contact"], name="profile_contact"),
-            models.Index(fields=["account"], name="profile_account"),
-            models.Index(fields=["owner_unit", "-last_seen"], name="profile_unit_seen"),
-            models.Index(fields=["partner", "-last_seen"], name="profile_partner_seen"),
-        ]
+    # No index holds last_seen: processing moves it forward all the time, and updates that
+    # touch no indexed column stay HOT (cheap). Foreign keys carry Django's own indexes.
 
     def __str__(self) -> str:
         return f"profile {self.pk}"
@@ -166,7 +161,6 @@ class Identity(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "value"],
                                                name="identity_kind_value")]
-        indexes = [models.Index(fields=["profile"], name="identity_profile")]
         verbose_name_plural = "identities"
 
     def __str__(self) -> str:
@@ -177,7 +171,8 @@ class IdentityLink(models.Model):
     """Evidence that two identifiers are one person: the event that carried both. Stored with
     `low` < `high` so each pair is one row."""
 
-    low = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+")
+    low = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+",
+                            db_index=False)  # the unique (low, high) index leads with it
     high = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+")
     evidence = models.CharField(max_length=40)  # identify, alias, form, crm, ...
     message_id = models.CharField(max_length=100, blank=True)
@@ -185,7 +180,6 @@ class IdentityLink(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["low", "high"], name="identity_link_pair")]
-        indexes = [models.Index(fields=["high"], name="identity_link_high")]
 
     def __str__(self) -> str:
         return f"{self.low_id} ~ {self.high_id} ({self.evidence})"
@@ -208,7 +202,6 @@ class ProfileChange(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["other"], name="profile_change_other")]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.other_id} → {self.survivor_id}"

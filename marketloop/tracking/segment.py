@@ -6,9 +6,11 @@ Spec: https://segment.com/docs/connections/sources/catalog/libraries/server/http
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -174,33 +176,42 @@ SEARCH_ENGINES = {
 }
 
 
+_ENGINE_HOST = re.compile(
+    r"^https?://[^/?#]*(" + "|".join(re.escape(f) for f in SEARCH_ENGINES) + ")", re.I)
+
+
+@lru_cache(maxsize=16384)  # referrers and landing URLs repeat: parse each once
 def search_keyword(referrer: str) -> str:
     """The search keyword when the referrer is a search engine's results page."""
     if not referrer:
         return ""
+    match = _ENGINE_HOST.match(referrer)
+    if match is None:
+        return ""
     try:
-        parts = urlsplit(referrer)
+        query = parse_qs(urlsplit(referrer).query)
     except ValueError:
         return ""
-    host = (parts.hostname or "").lower()
-    for fragment, params in SEARCH_ENGINES.items():
-        if fragment in host:
-            query = parse_qs(parts.query)
-            for param in params:
-                if query.get(param):
-                    return query[param][0].strip()[:200]
+    for param in SEARCH_ENGINES[match.group(1).lower()]:
+        if query.get(param):
+            return query[param][0].strip()[:200]
     return ""
 
 
 def utm_from_url(url: str) -> dict[str, str]:
     if not url or "utm_" not in url:
         return {}
+    return dict(_utm_pairs(url))
+
+
+@lru_cache(maxsize=16384)
+def _utm_pairs(url: str) -> tuple[tuple[str, str], ...]:
     try:
         query = parse_qs(urlsplit(url).query)
     except ValueError:
-        return {}
-    return {key[4:]: values[0] for key, values in query.items()
-            if key.startswith("utm_") and values}
+        return ()
+    return tuple((key[4:], values[0][:200]) for key, values in query.items()
+                 if key.startswith("utm_") and values)
 
 
 @dataclass(slots=True)
@@ -244,11 +255,12 @@ def fields_of(event: dict) -> Fields:
     url = str(properties.get("url") or page.get("url") or "")
     referrer = str(properties.get("referrer") or page.get("referrer") or "")
     title = str(properties.get("title") or page.get("title") or "")[:300]
-    campaign = context.get("campaign") or {}
-    utm = {k: str(v)[:200] for k, v in campaign.items() if isinstance(v, (str, int))} \
-        if isinstance(campaign, dict) else {}
-    if not utm:
-        utm = utm_from_url(url)
+    campaign = context.get("campaign")
+    utm = utm_from_url(url)
+    if campaign and isinstance(campaign, dict):
+        # analytics.js names utm_campaign "name" in context.campaign
+        utm.update({("campaign" if k == "name" else k): str(v)[:200]
+                    for k, v in campaign.items() if isinstance(v, (str, int))})
     keyword = str(properties.get("keyword") or "") or search_keyword(referrer)
     if not keyword and utm.get("term"):
         keyword = utm["term"]

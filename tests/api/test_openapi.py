@@ -16,6 +16,8 @@ CALLS = [
     ("get", "/api/contacts/7"), ("patch", "/api/contacts/7"), ("get", "/api/contacts/7/consents"),
     ("post", "/api/contacts/7/consents"), ("get", "/api/industries"), ("get", "/api/tier-rules"),
     ("get", "/api/org/units"), ("get", "/api/org/me"),
+    ("get", "/api/contacts/7/touchpoints"), ("get", "/api/accounts/12/touchpoints"),
+    ("get", "/api/profiles/3"),
 ]
 
 

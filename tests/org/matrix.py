@@ -28,6 +28,7 @@ from marketloop.crm.validation import name_bigrams
 from marketloop.org.models import OrgUnit, Role, UnitKind, User
 from marketloop.org.permissions import Action
 from marketloop.org.standard import REGIONS, add_partner, ensure_standard_org
+from marketloop.tracking.models import Profile
 from tests.api.client import ApiClient
 
 MISSING_ID = 10**9  # an id that exists nowhere: a hidden row must answer exactly like it
@@ -80,6 +81,10 @@ Check = Lists | Shows | Exempt
 ADMIN_ONLY = "company-wide tier-rule settings; administrators only (ADMINISTER), no scoped rows"
 IMPORTS = ("import jobs are the uploader's own (administrators see all): "
            "import_services.import_jobs; tests/crm/test_import.py")
+SOURCES = ("tracking sources are company-wide settings; administrators only (ADMINISTER), "
+           "no scoped rows; tests/tracking/test_sources_ui.py")
+EMAIL_LINKS = ("email pixel and click redirect: a signed token records a touchpoint and "
+               "shows no rows; tests/tracking/test_email_links.py")
 
 
 def _new_account_form(world: World) -> dict[str, Any]:
@@ -126,6 +131,26 @@ ROUTES: dict[str, Check | tuple[Check, ...]] = {
     "org:unit_list": Exempt("the organisation chart is public inside the company"),
     "org:tokens": Exempt("the caller's own API tokens (org.selectors.api_tokens(user))"),
     "org:token_revoke": Exempt("revokes only the caller's own token (filtered by user)"),
+    **{f"tracking:v1_{kind}": Exempt(
+        "Segment tracking API: a source's write key stores events and reads nothing; "
+        "tests/tracking/test_ingest.py")
+       for kind in ("batch", "identify", "track", "page", "screen", "group", "alias")},
+    "tracking:contact_touchpoints": Shows("contact"),
+    "tracking:account_touchpoints": Shows("account"),
+    "tracking:profile_detail": Shows("profile"),
+    "tracking:profile_touchpoints": Shows("profile"),
+    "tracking:source_list": Exempt(SOURCES),
+    "tracking:source_create": Exempt(SOURCES),
+    "tracking:source_detail": Exempt(SOURCES),
+    "tracking:source_edit": Exempt(SOURCES),
+    "tracking:source_rotate": Exempt(SOURCES),
+    "tracking:email_open": Exempt(EMAIL_LINKS),
+    "tracking:email_click": Exempt(EMAIL_LINKS),
+    "tracking:hotline_calls": Exempt("call webhook: a hotline source's write key stores calls "
+                                     "and reads nothing; tests/tracking/test_hotline.py"),
+    "tracking:demo_site": Exempt("public demo page of a customer website: static content and "
+                                 "the demo source's write key; "
+                                 "tests/tracking/test_tracker_browser.py"),
     # ---- JSON API (ninja operations, as in /api/openapi.json)
     "GET /api/accounts": (Lists("account", output="api"),
                           Lists("account", output="api", query=(("q", "mx-acct"),))),
@@ -148,6 +173,9 @@ ROUTES: dict[str, Check | tuple[Check, ...]] = {
     "POST /api/contacts/{id}/consents": Shows("contact", method="POST", needs=Action.EDIT,
                                               body=lambda w: {"purpose": "matrix",
                                                               "method": "paper"}),
+    "GET /api/contacts/{id}/touchpoints": Shows("contact"),
+    "GET /api/accounts/{id}/touchpoints": Shows("account"),
+    "GET /api/profiles/{id}": Shows("profile"),
     "GET /api/industries": Exempt("reference data, the same for everyone"),
     "GET /api/tier-rules": Exempt("company-wide routing rules, the same for everyone"),
     "GET /api/org/units": Exempt("the organisation chart is public inside the company"),
@@ -267,6 +295,7 @@ class World:
     industry: Industry
     province: OrgUnit
     units: dict[int, tuple[str, int | None]] = field(default_factory=dict)
+    profiles: dict[str, Profile] = field(default_factory=dict)  # one per contact, its scope
     _ui: dict[str, Client] = field(default_factory=dict)
     _api: dict[str, ApiClient] = field(default_factory=dict)
 
@@ -281,11 +310,12 @@ class World:
         return [*CORE_ROWS, f"own-{person}"]
 
     def ids(self, model: str) -> dict[str, int]:
-        objects = self.accounts if model == "account" else self.contacts
+        objects = {"account": self.accounts, "contact": self.contacts,
+                   "profile": self.profiles}[model]
         return {row: obj.pk for row, obj in objects.items()}
 
     def names(self, model: str) -> dict[str, str]:
-        namer = account_name if model == "account" else contact_name
+        namer = account_name if model == "account" else contact_name  # a profile: its contact
         return {row: namer(row) for row in self.accounts}
 
     def forget_clients(self) -> None:
@@ -372,11 +402,19 @@ def build_world(people: Iterable[Person], base: World | None = None) -> World:
                 partner_id=account.partner_id)
         for row, account in by_row.items()])
     by_contact = dict(zip(by_row, contacts, strict=True))
+    # A tracking profile per contact, with the contact's scope (as stitching links them).
+    profiles = Profile.objects.bulk_create([
+        Profile(contact=contact, account_id=contact.account_id,
+                owner_unit_id=contact.owner_unit_id, partner_id=contact.partner_id,
+                owner_id=contact.owner_id)
+        for contact in contacts])
+    by_profile = dict(zip(by_row, profiles, strict=True))
     if base is not None:
         by_key, by_row = {**base.people, **by_key}, {**base.accounts, **by_row}
         by_contact = {**base.contacts, **by_contact}
+        by_profile = {**base.profiles, **by_profile}
     return World(people=by_key, accounts=by_row, contacts=by_contact, industry=industry,
-                 province=units["gd"],
+                 province=units["gd"], profiles=by_profile,
                  units={u.pk: (u.kind, u.parent_id) for u in units.values()})
 
 
