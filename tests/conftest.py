@@ -116,3 +116,13 @@ def _empty_unmanaged_tables(request):
 
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE tracking_touchpoint")
+
+
+@pytest.fixture(autouse=True)
+def _english_again():
+    """A request in Chinese switches the thread's language; the next test starts in English."""
+    yield
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)

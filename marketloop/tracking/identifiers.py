@@ -95,15 +95,18 @@ def sighting_of(event: dict, kind: str) -> Sighting:
     trait_sources = [event.get("traits"), context.get("traits") if context else None]
     if kind == "form" or event_type == "identify":
         trait_sources.append(event.get("properties"))
+    contributing = 0
     for traits in trait_sources:
         if not traits or not isinstance(traits, dict):
             continue
-        for identifier in (("email", normalise_email(traits.get("email"))),
-                           ("mobile", phone_of(traits.get("mobile") or traits.get("phone"))),
-                           ("contact", _contact_id(traits))):
+        contributing += 1
+        for identifier in (("contact", _contact_id(traits)),  # in ANCHOR_ORDER
+                           ("email", normalise_email(traits.get("email"))),
+                           ("mobile", phone_of(traits.get("mobile") or traits.get("phone")))):
             if identifier[1] and identifier not in found:
                 found.append(identifier)
-    found.sort(key=lambda ident: ANCHOR_RANK[ident[0]])
+    if contributing > 1:  # otherwise `found` is in ANCHOR_ORDER already
+        found.sort(key=lambda ident: ANCHOR_RANK[ident[0]])
     identifiers = tuple(found)
     return Sighting(anchor=identifiers[0], identifiers=identifiers,
                     evidence=kind, message_id=_str_id(event.get("messageId"))[:100])

@@ -83,6 +83,8 @@ class InboxBatch(models.Model):
     body = models.BinaryField()
     event_count = models.PositiveIntegerField()
     ip = models.GenericIPAddressField(null=True, blank=True)
+    # Set when the request failed to process on its own (it is then left for inspection).
+    error = models.TextField(blank=True, db_default="")
 
     def __str__(self) -> str:
         return f"{self.endpoint} request {self.pk} ({self.event_count} events)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -40,11 +41,44 @@ class Pending:
     message_id: str
     occurred_at: datetime
     received_at: datetime
-    fields: segment.Fields
     sighting: Sighting
-    properties: dict
-    context: dict
     traits: dict | None
+    # The touchpoint's COPY line around its identity id, formatted before the stitch lock is
+    # taken (parsing and formatting run in parallel; only stitching and storing take turns).
+    head: str = ""
+    tail: str = ""
+
+
+# COPY's text format: backslash, tab, newline and carriage return are escaped; NUL, which no
+# PostgreSQL text or jsonb value may hold, is dropped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r",
+                               "\x00": None})
+
+
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r\x00]")
+
+
+def _text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
+
+
+def _json_text(value: dict) -> str:
+    text = orjson.dumps(value).decode()
+    if "\\" not in text:  # orjson escapes control characters, so only a backslash needs work
+        return text
+    if "\\u0000" in text:  # rare: jsonb refuses NUL, so drop it from every string
+        text = orjson.dumps(_without_nul(value)).decode()
+    return text.translate(_COPY_ESCAPES)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def message_key(source_id: int, message_id: str) -> uuid.UUID:
@@ -79,24 +113,62 @@ def pending_of(event: dict, *, source_id: int, received_at: datetime, sent_at: A
     elif event.get("type") == "alias":
         properties = {"previousId": str(event.get("previousId"))}
     message_id = str(event.get("messageId") or fallback_id)[:100]
-    return Pending(source_id=source_id, message_id=message_id,
-                   occurred_at=segment.corrected_time(event, received_at, sent_at),
-                   received_at=received_at, fields=fields,
-                   sighting=sighting_of(event, fields.kind), properties=properties,
-                   context=context, traits=traits)
+    occurred_at = segment.corrected_time(event, received_at, sent_at)
+    f, utm = fields, fields.utm
+    head = f"{occurred_at.isoformat()}\t{received_at.isoformat()}\t{source_id}\t"
+    tail = "\t".join((
+        "", f.kind, _text(f.event), _text(message_id), _text(f.url), _text(f.title),
+        _text(f.referrer), _text(f.keyword), _text(utm.get("source", "")),
+        _text(utm.get("medium", "")), _text(utm.get("campaign", "")),
+        _json_text(properties), _json_text(context))) + "\n"
+    return Pending(source_id=source_id, message_id=message_id, occurred_at=occurred_at,
+                   received_at=received_at, sighting=sighting_of(event, fields.kind),
+                   traits=traits, head=head, tail=tail)
+
+
+class SliceFailed(Exception):
+    """Processing a slice failed; nothing of it was stored. `row_ids` are its requests."""
+
+    def __init__(self, row_ids: list[int], cause: Exception) -> None:
+        super().__init__(f"requests {row_ids[:5]}...: {cause!r}")
+        self.row_ids = row_ids
+        self.cause = cause
 
 
 def process_inbox(*, max_events: int | None = None) -> int:
     """Process one slice of the inbox; return how many requests it held (0: inbox empty).
+    Raises SliceFailed when the slice cannot be stored (then nothing of it was).
 
     Two processors may run at once: each locks its own inbox rows and parses them in
     parallel with the other; de-duplication, stitching and storing take turns."""
     max_events = max_events or settings.TRACKING_PROCESS_EVENTS
+    row_ids: list[int] = []
+    try:
+        return _process_slice(max_events, row_ids)
+    except Exception as exc:
+        if not row_ids:
+            raise
+        raise SliceFailed(row_ids, exc) from exc
+
+
+def _process_requests(ids: list[int]) -> int:
+    return _process_slice(settings.TRACKING_PROCESS_EVENTS, [], only=ids)
+
+
+def _process_slice(max_events: int, row_ids: list[int], only: list[int] | None = None) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         # The slice's joins look up a few thousand keys among millions: index lookups, as on
         # any SSD, not the hash joins the default page costs (spinning disks) lead to.
         cursor.execute("SET LOCAL random_page_cost = 1.1")
-        rows = _lock_slice(cursor, max_events)
+        if only is None:
+            rows = _lock_slice(cursor, max_events)
+        else:
+            cursor.execute(
+                "SELECT id, source_id, endpoint, body, received_at, host(ip) FROM "
+                "tracking_inboxbatch WHERE id = ANY(%s::bigint[]) AND error = '' ORDER BY id "
+                "FOR UPDATE SKIP LOCKED", [ints(only)])
+            rows = cursor.fetchall()
+        row_ids.extend(row[0] for row in rows)
         if not rows:
             return 0
         pending: dict[uuid.UUID, Pending] = {}
@@ -134,8 +206,8 @@ def _lock_slice(cursor, max_events: int) -> list[tuple]:
     while total < max_events:
         cursor.execute(
             "SELECT id, source_id, endpoint, body, received_at, host(ip), event_count "
-            "FROM tracking_inboxbatch WHERE id > %s ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
-            [last])
+            "FROM tracking_inboxbatch WHERE id > %s AND error = '' "
+            "ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED", [last])
         row = cursor.fetchone()
         if row is None:
             break
@@ -169,13 +241,9 @@ def _store(cursor, items: list[Pending]) -> None:
     dumps = orjson.dumps
     with cursor.cursor.copy(
             f"COPY tracking_touchpoint ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
-        for item in items:
-            f = item.fields
-            copy.write_row((
-                item.occurred_at, item.received_at, item.source_id, ids[item.sighting.anchor],
-                f.kind, f.event, item.message_id, f.url, f.title, f.referrer, f.keyword,
-                f.utm.get("source", ""), f.utm.get("medium", ""), f.utm.get("campaign", ""),
-                dumps(item.properties).decode(), dumps(item.context).decode()))
+        for start in range(0, len(items), 1000):
+            copy.write("".join([f"{item.head}{ids[item.sighting.anchor]}{item.tail}"
+                                for item in items[start:start + 1000]]).encode())
     seen: dict[int, list] = {}
     for item in items:
         profile = result.profile_of[ids[item.sighting.anchor]]
@@ -218,12 +286,39 @@ def _finish(cursor, row_ids: list[int], items: list[Pending],
                            message=messages[-1], count=len(messages))
 
 
+def _isolate(failure: SliceFailed) -> int:
+    """A slice failed as a whole: process its requests one by one, and set aside (with the
+    error, counted against the source) any request that fails on its own, so that one bad
+    request cannot hold up the inbox. Set-aside requests stay in the inbox for inspection."""
+    log.error("tracking: a slice of %d requests failed (%r); isolating",
+              len(failure.row_ids), failure.cause)
+    done = 0
+    for row_id in failure.row_ids:
+        try:
+            done += _process_requests([row_id])
+        except Exception as exc:
+            log.exception("tracking: request %s set aside", row_id)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("UPDATE tracking_inboxbatch SET error = %s WHERE id = %s "
+                               "RETURNING source_id", [repr(exc)[:2000], row_id])
+                row = cursor.fetchone()
+            if row:
+                from marketloop.tracking.services import count_source_error
+
+                count_source_error(source_id=row[0], code="processing_failed",
+                                   message=f"request {row_id} set aside: {exc!r}")
+    return done
+
+
 def drain(*, linger: float = 2.0, deadline: float | None = None) -> int:
     """Process the inbox until it has been empty for `linger` seconds (or `deadline`, a
     monotonic time, passes); return the requests processed."""
     done, idle_since = 0, None
     while deadline is None or time.monotonic() < deadline:
-        count = process_inbox()
+        try:
+            count = process_inbox()
+        except SliceFailed as failure:
+            count = _isolate(failure)
         done += count
         if count:
             idle_since = None

@@ -62,7 +62,7 @@ def contact_timeline(user: User, contact_id: int, *, kinds: Iterable[str] | None
 def account_timeline(user: User, account_id: int, *, kinds: Iterable[str] | None = None,
                      before: str | None = None, limit: int = TIMELINE_LIMIT) -> Timeline:
     account = crm_selectors.account_detail(user, account_id)
-    return _timeline(account, _account_identities(account.pk), kinds, before, limit)
+    return _timeline(account, _account_identities(user, account.pk), kinds, before, limit)
 
 
 def profile_timeline(user: User, profile_id: int, *, kinds: Iterable[str] | None = None,
@@ -76,8 +76,11 @@ def _contact_identities(contact_id: int) -> list[int]:
                 .values_list("id", flat=True))
 
 
-def _account_identities(account_id: int) -> list[int]:
-    return list(Identity.objects.filter(profile__account_id=account_id)
+def _account_identities(user: User, account_id: int) -> list[int]:
+    """Identities of the account's contacts that `user` may see (as on the account page: a
+    contact owned elsewhere keeps its touchpoints to itself)."""
+    contacts = crm_selectors.contacts_visible(user).filter(account_id=account_id).values("id")
+    return list(Identity.objects.filter(profile__contact_id__in=contacts)
                 .values_list("id", flat=True))
 
 
@@ -177,7 +180,8 @@ def activity_by_week(user: User, *, contact_id: int | None = None,
     if contact_id is not None:
         identity_ids = _contact_identities(crm_selectors.contact_detail(user, contact_id).pk)
     elif account_id is not None:
-        identity_ids = _account_identities(crm_selectors.account_detail(user, account_id).pk)
+        identity_ids = _account_identities(
+            user, crm_selectors.account_detail(user, account_id).pk)
     else:
         identity_ids = _profile_identities(visible_profile(user, profile_id).pk)  # type: ignore[arg-type]
     weeks = max(1, min(weeks, 520))

@@ -372,7 +372,8 @@ def _absorb(cursor, absorbed: dict[int, int]) -> None:
         [survivors, [orjson.dumps(merged[s][0]).decode() for s in survivors],
          [merged[s][1] for s in survivors], [merged[s][2] for s in survivors]])
     cursor.execute(
-        "UPDATE tracking_profile p SET merged_into_id = m.survivor, contact_id = NULL "
+        "UPDATE tracking_profile p SET merged_into_id = m.survivor, contact_id = NULL, "
+        "account_id = NULL, suggested_account_id = NULL "
         "FROM unnest(%s::bigint[], %s::bigint[]) AS m(old, survivor) WHERE p.id = m.old",
         [keys, [absorbed[k] for k in keys]])
 

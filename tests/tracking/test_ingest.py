@@ -140,3 +140,28 @@ def test_inactive_source_is_refused(client, source):
     source.save()
     response = post_batch(client, source, [event()])
     assert response.status_code == 403
+
+
+def test_awkward_text_is_stored_as_sent(client, source):
+    odd = "tab\there, new\nline, back\\slash, 引号\"，nul\x00end"
+    post_batch(client, source, [event("track", event="Odd", properties={"note": odd},
+                                      context={"page": {"title": odd}})])
+    drain()
+    touchpoint = Touchpoint.objects.get()
+    assert touchpoint.properties["note"] == odd.replace("\x00", "")
+    assert touchpoint.title == odd.replace("\x00", "")
+
+
+def test_a_request_that_cannot_be_processed_is_set_aside_not_blocking(client, source):
+    from marketloop.tracking.processing import drain as drain_inbox
+
+    post_batch(client, source, [event("track", event="Good 1")])
+    # A request stored in the inbox that is not what it should be (e.g. from an older
+    # version): it must not hold up the requests after it.
+    InboxBatch.objects.create(source=source, endpoint="batch", body=b'{"batch": 7}',
+                              event_count=1)
+    post_batch(client, source, [event("track", event="Good 2")])
+    drain_inbox(linger=0)
+    assert set(Touchpoint.objects.values_list("event", flat=True)) == {"Good 1", "Good 2"}
+    assert InboxBatch.objects.get().error
+    assert SourceError.objects.filter(source=source, code="processing_failed").exists()

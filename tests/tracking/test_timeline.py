@@ -208,6 +208,19 @@ def test_a_province_user_reads_its_province_timelines_and_nothing_else(gd_user, 
         selectors.profile_detail(gd_user, gx_profile.pk)
 
 
+def test_an_account_timeline_leaves_out_contacts_the_reader_cannot_see(org, gd_user, admin_user,
+                                                                      gd_contact, history, now):
+    elsewhere = ContactFactory(name="周外省", account=gd_contact.account, owner_unit=org.zj_sales)
+    touch(elsewhere, "call", now - timedelta(minutes=1), "Secret Call")
+    drain()
+    seen = {tp.event for tp in selectors.account_timeline(gd_user, gd_contact.account_id).items}
+    assert "Secret Call" not in seen and "Sales visit" in seen
+    activity = selectors.activity_by_week(gd_user, account_id=gd_contact.account_id)
+    assert "call" not in activity.counts and activity.total == 5
+    everything = selectors.account_timeline(admin_user, gd_contact.account_id).items
+    assert everything[0].event == "Secret Call"
+
+
 def test_pages_show_province_timelines_and_404_for_other_provinces(gd_user, gd_contact,
                                                                    gx_contact, history):
     client = Client()
