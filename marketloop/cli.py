@@ -53,8 +53,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    _setup_django()
-    _manage("procrastinate", "worker", "--concurrency", str(args.concurrency))
+    """One procrastinate worker in this process, plus `processes - 1` more as children: jobs
+    that are mostly Python (tracking's inbox processing) then use more than one core."""
+    extra = [
+        subprocess.Popen([sys.executable, "-m", "marketloop.cli", "worker", "--processes", "1",
+                          "--concurrency", str(args.concurrency)], env=dict(os.environ))
+        for _ in range(max(0, args.processes - 1))
+    ]
+    try:
+        _setup_django()
+        _manage("procrastinate", "worker", "--concurrency", str(args.concurrency))
+    finally:
+        for child in extra:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in extra:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
     return 0
 
 
@@ -137,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-demo", action="store_true", help="start empty")
     run.add_argument("--access-log", action="store_true")
     worker = sub.add_parser("worker", help="the background worker")
-    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument("--concurrency", type=int, default=2,
+                        help="jobs at once in each process")
+    worker.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes (default: 2, or 1 on a single core)")
     demo = sub.add_parser("demo", help="load the deterministic demo data set")
     demo.add_argument("--accounts", type=int, default=None, help="default: 20,000")
     demo.add_argument("--contacts", type=int, default=None,

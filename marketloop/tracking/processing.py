@@ -11,7 +11,6 @@ import hashlib
 import logging
 import re
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,8 +80,9 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def message_key(source_id: int, message_id: str) -> uuid.UUID:
-    return uuid.UUID(bytes=hashlib.md5(f"{source_id}:{message_id}".encode()).digest())
+def message_key(source_id: int, message_id: str) -> str:
+    """The de-duplication key of a message: md5(source id, messageId), as uuid text."""
+    return hashlib.md5(f"{source_id}:{message_id}".encode()).hexdigest()
 
 
 def _events_of(row_id: int, endpoint: str, body: bytes) -> tuple[list[dict], Any, dict]:
@@ -96,7 +96,8 @@ def _events_of(row_id: int, endpoint: str, body: bytes) -> tuple[list[dict], Any
 
 
 def pending_of(event: dict, *, source_id: int, received_at: datetime, sent_at: Any,
-               batch_context: dict, ip: str | None, fallback_id: str) -> Pending:
+               batch_context: dict, ip: str | None, fallback_id: str,
+               received_iso: str = "") -> Pending:
     context = dict(batch_context)
     context.update(event.get("context") or {})
     if ip and "ip" not in context:
@@ -115,7 +116,7 @@ def pending_of(event: dict, *, source_id: int, received_at: datetime, sent_at: A
     message_id = str(event.get("messageId") or fallback_id)[:100]
     occurred_at = segment.corrected_time(event, received_at, sent_at)
     f, utm = fields, fields.utm
-    head = f"{occurred_at.isoformat()}\t{received_at.isoformat()}\t{source_id}\t"
+    head = f"{occurred_at.isoformat()}\t{received_iso or received_at.isoformat()}\t{source_id}\t"
     tail = "\t".join((
         "", f.kind, _text(f.event), _text(message_id), _text(f.url), _text(f.title),
         _text(f.referrer), _text(f.keyword), _text(utm.get("source", "")),
@@ -171,11 +172,12 @@ def _process_slice(max_events: int, row_ids: list[int], only: list[int] | None =
         row_ids.extend(row[0] for row in rows)
         if not rows:
             return 0
-        pending: dict[uuid.UUID, Pending] = {}
+        pending: dict[str, Pending] = {}
         failures: dict[int, list[str]] = defaultdict(list)
         for row_id, source_id, endpoint, body, received_at, ip in rows:
             try:
                 events, sent_at, batch_context = _events_of(row_id, endpoint, bytes(body))
+                received_iso = received_at.isoformat()
             except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                 failures[source_id].append(f"request {row_id}: {exc}")
                 continue
@@ -183,7 +185,8 @@ def _process_slice(max_events: int, row_ids: list[int], only: list[int] | None =
                 try:
                     item = pending_of(event, source_id=source_id, received_at=received_at,
                                       sent_at=sent_at, batch_context=batch_context, ip=ip,
-                                      fallback_id=f"ml-{row_id}-{index}")
+                                      fallback_id=f"ml-{row_id}-{index}",
+                                      received_iso=received_iso)
                 except Exception as exc:  # one bad event must not hold up the rest
                     failures[source_id].append(f"request {row_id} event {index}: {exc!r}")
                     continue
@@ -217,19 +220,19 @@ def _lock_slice(cursor, max_events: int) -> list[tuple]:
     return rows
 
 
-def _unseen(cursor, pending: dict[uuid.UUID, Pending]) -> list[uuid.UUID]:
+def _unseen(cursor, pending: dict[str, Pending]) -> list[str]:
     """The keys not stored before, now recorded as seen. Runs under the stitch lock, so a
     lookup then a COPY is safe (and much cheaper than INSERT ... ON CONFLICT)."""
     if not pending:
         return []
-    keys = "{" + ",".join(key.hex for key in pending) + "}"  # see stitching.ints
+    keys = "{" + ",".join(pending) + "}"  # see stitching.ints
     cursor.execute("SELECT key FROM tracking_seenmessage WHERE key = ANY(%s::uuid[])", [keys])
-    seen = {row[0] for row in cursor.fetchall()}
+    seen = {row[0].hex for row in cursor.fetchall()}
     fresh = [key for key in pending if key not in seen]
     now = segment.now()
     with cursor.cursor.copy("COPY tracking_seenmessage (key, seen_at) FROM STDIN") as copy:
-        for key in fresh:
-            copy.write_row((key, now))
+        stamp = now.isoformat()
+        copy.write("".join(f"{key}\t{stamp}\n" for key in fresh).encode())
     return fresh
 
 
