@@ -134,7 +134,9 @@ class Profile(models.Model):
     last_seen = models.DateTimeField(default=timezone.now)
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+")
-    owner_unit = models.ForeignKey(OrgUnit, on_delete=models.PROTECT, related_name="+")
+    # Empty only where no HQ marketing department exists yet: then HQ alone sees the profile.
+    owner_unit = models.ForeignKey(OrgUnit, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
     partner = models.ForeignKey(OrgUnit, null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="+")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
