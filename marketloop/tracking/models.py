@@ -155,8 +155,10 @@ class Identity(models.Model):
 
     kind = models.CharField(max_length=10, choices=IdentityKind.choices)
     value = models.CharField(max_length=200)
+    # No database-level foreign keys on the identity graph: only the stitcher writes it, under
+    # its lock, and a per-row constraint check was a fifth of the cost of every slice.
     profile = models.ForeignKey(Profile, null=True, on_delete=models.SET_NULL,
-                                related_name="identities")
+                                related_name="identities", db_constraint=False)
     shared = models.BooleanField(default=False)
     shared_reason = models.CharField(max_length=200, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
@@ -176,8 +178,10 @@ class IdentityLink(models.Model):
     `low` < `high` so each pair is one row."""
 
     low = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+",
-                            db_index=False)  # the unique (low, high) index leads with it
-    high = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+")
+                            db_index=False,  # the unique (low, high) index leads with it
+                            db_constraint=False)
+    high = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="+",
+                             db_constraint=False)
     evidence = models.CharField(max_length=40)  # identify, alias, form, crm, ...
     message_id = models.CharField(max_length=100, blank=True)
     seen_at = models.DateTimeField(default=timezone.now)

@@ -136,10 +136,11 @@ def _insert(cursor, identifiers: set[Identifier], at: datetime,
     rows = [{"k": k, "v": v, "b": is_blocked((k, v)), "p": profiles.get((k, v))}
             for k, v in sorted(identifiers)]
     cursor.execute(
+        # Under the stitch lock and after _existing: none of these exist, so a plain insert.
         "INSERT INTO tracking_identity (kind, value, profile_id, shared, shared_reason, "
         "first_seen, last_seen) SELECT k, v, p, b, CASE WHEN b THEN 'blocked value' ELSE '' "
         "END, %s, %s FROM json_to_recordset(%s::json) AS t(k text, v text, b bool, p bigint) "
-        "ON CONFLICT (kind, value) DO NOTHING RETURNING id, kind, value, profile_id, shared",
+        "RETURNING id, kind, value, profile_id, shared",
         [at, at, orjson.dumps(rows).decode()])
     return {(row[1], row[2]): Node(*row) for row in cursor.fetchall()}
 
