@@ -64,15 +64,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
         _setup_django()
         _manage("procrastinate", "worker", "--concurrency", str(args.concurrency))
     finally:
-        for child in extra:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in extra:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop(extra)
     return 0
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    """SIGTERM (a graceful stop for gunicorn and procrastinate), then SIGKILL after 20 s."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def _print_welcome(url: str) -> None:
@@ -125,14 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             time.sleep(0.3)
     finally:
         print("\nStopping web server and worker...", flush=True)
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop(children)
         from django.db import connections
 
         connections.close_all()

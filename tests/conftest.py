@@ -103,19 +103,54 @@ def run_jobs(transactional_db):
     return run
 
 
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's Chromium through Playwright (Playwright's own browser download is out of
+    reach here); skipped where chromium is not installed."""
+    import shutil
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test still reads and
+    # writes rows through the ORM while the browser is open.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _truncate_unmanaged_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE tracking_touchpoint, procrastinate_jobs, procrastinate_workers "
+                       "CASCADE")
+
+
 @pytest.fixture(autouse=True)
 def _empty_unmanaged_tables(request):
-    """Django's flush after a transactional test skips unmanaged tables (the partitioned
-    touchpoint table), so their rows would leak into later tests."""
-    yield
+    """Django's flush around a transactional test skips unmanaged tables (the partitioned
+    touchpoints, procrastinate's queue), so their rows would leak into other tests."""
     marker = request.node.get_closest_marker("django_db")
     transactional = "transactional_db" in request.fixturenames or "live_server" in \
         request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
     if transactional:
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE tracking_touchpoint")
+        request.getfixturevalue("transactional_db")
+        _truncate_unmanaged_tables()
+    yield
+    if transactional:
+        _truncate_unmanaged_tables()
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,20 +29,9 @@ REPEATED = 25  # each batch after the first re-sends this many events of the one
 SLICE_EVENTS = 1000  # MARKETLOOP_TRACKING_PROCESS_EVENTS: many small processing transactions
 
 
-def clean_unmanaged_tables() -> None:
-    """Transactional tests end with a flush, which skips unmanaged tables: the partitioned
-    touchpoints and procrastinate's queue."""
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE tracking_touchpoint, procrastinate_jobs, procrastinate_workers "
-                       "CASCADE")
-
-
 @pytest.fixture(autouse=True)
-def _clean_tables() -> Iterator[None]:
-    clean_unmanaged_tables()
+def _wake_at_once() -> None:
     ingest._last_wake = 0.0  # the first accepted request queues the processing job
-    yield
-    clean_unmanaged_tables()
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ contact's profile, and an SDK retry (the same messageId again) is stored once.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from marketloop.tracking.models import InboxBatch, Profile, Source, SourceKind, Touchpoint
 from marketloop.tracking.processing import process_inbox
@@ -18,21 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 USER_ID = "crm-user-8848"
 EMAIL = "Li.Lei@huawei-partner.cn"  # mixed case on purpose: stitching normalises it
-
-
-def clean_unmanaged_tables() -> None:
-    """Transactional tests end with a flush, which skips unmanaged tables: the partitioned
-    touchpoints and procrastinate's queue."""
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE tracking_touchpoint, procrastinate_jobs, procrastinate_workers "
-                       "CASCADE")
-
-
-@pytest.fixture(autouse=True)
-def _clean_tables() -> Iterator[None]:
-    clean_unmanaged_tables()
-    yield
-    clean_unmanaged_tables()
 
 
 @pytest.fixture

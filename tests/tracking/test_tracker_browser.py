@@ -7,13 +7,11 @@ Arrival is awaited by polling the database; the inbox is processed in the test's
 from __future__ import annotations
 
 import re
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
-from django.db import connection
 
 from marketloop.tracking.demo_site import demo_website_source
 from marketloop.tracking.models import Identity, InboxBatch, Profile, Source, Touchpoint
@@ -22,38 +20,7 @@ from tests.factories import AccountFactory, ContactFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 T = TypeVar("T")
-
-
-@pytest.fixture
-def browser(monkeypatch) -> Iterator:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(autouse=True)
-def _empty_touchpoint_table(transactional_db) -> Iterator[None]:
-    # The partitioned table is unmanaged, so the transactional flush between tests skips it.
-    def truncate() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE tracking_touchpoint")
-
-    truncate()
-    yield
-    truncate()
 
 
 def wait_until(check: Callable[[], T], what: str, timeout: float = 10.0) -> T:
