@@ -23,7 +23,6 @@ from marketloop.tracking.processing import process_inbox
 from tests.api.client import ApiClient, assert_problem
 from tests.factories import AccountFactory, ContactFactory
 from tests.tracking.conftest import event, post_batch
-from tests.ui.test_browser import browser  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
