@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel
 
 from marketloop.tracking import ingest, segment, services
 from marketloop.tracking.errors import TrackingErrorCode
-from marketloop.tracking.http import problem
+from marketloop.tracking.http import body_within, problem
 from marketloop.tracking.identifiers import phone_of
 from marketloop.tracking.models import SourceKind, TouchpointKind
 from marketloop.tracking.segment import RequestError
@@ -114,17 +114,12 @@ def parse_calls(body: Any) -> list[Call]:
 def call_event(call: Call) -> dict[str, Any]:
     """A call as a Segment track event: re-sending a call gives the same messageId, which the
     processor stores once per source."""
-    return {
-        "type": "track",
-        "event": "Hotline Call",
-        "messageId": f"call-{call.call_id}",
-        "timestamp": call.started_at.isoformat(),
-        "properties": {"touchpoint_kind": TouchpointKind.CALL.value, "call_id": call.call_id,
-                       "agent": call.agent, "queue": call.queue,
-                       "wait_seconds": call.wait_seconds, "talk_seconds": call.talk_seconds,
-                       "outcome": call.outcome},
-        "context": {"traits": {"phone": call.caller}},
-    }
+    return services.touchpoint_event(
+        kind=TouchpointKind.CALL, event="Hotline Call", message_id=f"call-{call.call_id}",
+        occurred_at=call.started_at, traits={"phone": call.caller},
+        properties={"call_id": call.call_id, "agent": call.agent, "queue": call.queue,
+                    "wait_seconds": call.wait_seconds, "talk_seconds": call.talk_seconds,
+                    "outcome": call.outcome})
 
 
 def accept_calls(*, authorization: str, raw: bytes, content_encoding: str) -> int:
@@ -162,15 +157,8 @@ def calls_webhook(request: HttpRequest) -> HttpResponse:
         response["Allow"] = "POST"
         return response
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    try:
-        if length > segment.BATCH_LIMIT + 1024:  # refused unread
-            raise RequestError(TrackingErrorCode.TOO_LARGE, "The body is larger than "
-                               f"{segment.BATCH_LIMIT // 1024} KB.", 413)
         count = accept_calls(authorization=request.META.get("HTTP_AUTHORIZATION", ""),
-                             raw=request.body,
+                             raw=body_within(request, segment.BATCH_LIMIT),
                              content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""))
     except RequestError as exc:
         return problem(request, exc)

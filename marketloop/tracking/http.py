@@ -41,6 +41,19 @@ def problem(request: HttpRequest, exc: RequestError) -> HttpResponse:
     return response
 
 
+def body_within(request: HttpRequest, limit: int) -> bytes:
+    """The request body; one announced as far beyond `limit` is refused unread (gzip never
+    grows a body this much), the rest is checked once decompressed (segment.decode_body)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit + 1024:
+        raise RequestError("payload_too_large", f"The body is larger than {limit // 1024} KB.",
+                           413)
+    return request.body
+
+
 def endpoint(kind: str) -> Callable[[HttpRequest], HttpResponse]:
     @csrf_exempt
     def view(request: HttpRequest) -> HttpResponse:
@@ -50,15 +63,8 @@ def endpoint(kind: str) -> Callable[[HttpRequest], HttpResponse]:
             return problem(request, RequestError("method_not_allowed", "Use POST.", 405))
         limit = segment.BATCH_LIMIT if kind == "batch" else segment.EVENT_LIMIT
         try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        try:
-            if length > limit + 1024:  # refused unread (gzip never grows a body this much)
-                raise RequestError("payload_too_large",
-                                   f"The body is larger than {limit // 1024} KB.", 413)
             ingest.accept(endpoint=kind, authorization=request.META.get("HTTP_AUTHORIZATION", ""),
-                          raw=request.body, content_encoding=request.META.get(
+                          raw=body_within(request, limit), content_encoding=request.META.get(
                               "HTTP_CONTENT_ENCODING", ""), ip=ingest.client_ip(request.META))
         except RequestError as exc:
             return problem(request, exc)

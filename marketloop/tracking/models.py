@@ -156,7 +156,8 @@ class Identity(models.Model):
     kind = models.CharField(max_length=10, choices=IdentityKind.choices)
     value = models.CharField(max_length=200)
     # No database-level foreign keys on the identity graph: only the stitcher writes it, under
-    # its lock, and a per-row constraint check was a fifth of the cost of every slice.
+    # its lock, and without the per-row checks bench/ingest.py's PostgreSQL CPU time fell
+    # from 99 to 75 s per million events.
     profile = models.ForeignKey(Profile, null=True, on_delete=models.SET_NULL,
                                 related_name="identities", db_constraint=False)
     shared = models.BooleanField(default=False)

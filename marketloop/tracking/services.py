@@ -99,6 +99,21 @@ def internal_source() -> Source:
     return source
 
 
+def touchpoint_event(*, kind: str, event: str, message_id: str, occurred_at: datetime,
+                     properties: dict | None, traits: dict[str, str],
+                     context: dict | None = None) -> dict[str, Any]:
+    """A touchpoint recorded by marketloop as a Segment track event: its kind declared in
+    properties, the person named in context.traits (contactId, email, mobile or phone)."""
+    return {
+        "type": "track",
+        "event": event,
+        "messageId": message_id,
+        "timestamp": occurred_at.isoformat(),
+        "properties": {**(properties or {}), "touchpoint_kind": str(kind)},
+        "context": {**(context or {}), "traits": traits},
+    }
+
+
 def record_touchpoint(*, kind: str, contact_id: int | None = None, email: str = "",
                       mobile: str = "", anonymous_id: str = "", event: str = "",
                       occurred_at: datetime | None = None, properties: dict | None = None,
@@ -126,15 +141,10 @@ def record_touchpoint(*, kind: str, contact_id: int | None = None, email: str = 
         raise _invalid("contact", _("A touchpoint needs a contact, email, mobile or "
                                     "anonymous id."))
     source = source or internal_source()
-    moment = occurred_at or timezone.now()
-    payload = {
-        "type": "track",
-        "event": event or kind,
-        "messageId": message_id or f"ml-{uuid.uuid4()}",
-        "timestamp": moment.isoformat(),
-        "properties": {**(properties or {}), "touchpoint_kind": kind},
-        "context": {**(context or {}), "traits": traits},
-    }
+    payload = touchpoint_event(kind=kind, event=event or kind,
+                               message_id=message_id or f"ml-{uuid.uuid4()}",
+                               occurred_at=occurred_at or timezone.now(),
+                               properties=properties, traits=traits, context=context)
     if anonymous_id:
         payload["anonymousId"] = anonymous_id
     ingest.store(source_id=source.id, endpoint="track", body=orjson.dumps(payload), count=1,
