@@ -165,12 +165,18 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _register_routers() -> None:
     from marketloop.crm.api import router as crm_router
+    from marketloop.leads.api import router as leads_router
     from marketloop.org.api import router as org_router
+    from marketloop.sales.api import router as sales_router
+    from marketloop.scoring.api import router as scoring_router
     from marketloop.tracking.api import router as tracking_router
 
     api.add_router("/org", org_router)
     api.add_router("/", crm_router)
     api.add_router("/", tracking_router)
+    api.add_router("/", scoring_router)
+    api.add_router("/", leads_router)
+    api.add_router("/", sales_router)
 
 
 _register_routers()

@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "marketloop.audit",
     "marketloop.crm",
     "marketloop.tracking",
+    "marketloop.scoring",
+    "marketloop.leads",
+    "marketloop.sales",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,16 @@ NAVIGATION = [
         ("crm:contact_list", _("Contacts"), None),
         ("data:import_list", _("Imports"), Action.IMPORT),
     ]),
+    (_("Marketing"), [
+        ("leads:triage", _("Triage"), None),
+        ("leads:funnel", _("Funnel"), None),
+        ("scoring:model", _("Scoring"), None),
+    ]),
+    (_("Sales"), [
+        ("leads:lead_list", _("Leads"), None),
+        ("sales:opportunity_list", _("Opportunities"), None),
+        ("sales:kanban", _("Kanban"), None),
+    ]),
     (_("Organisation"), [
         ("org:unit_list", _("Units"), None),
         ("org:tokens", _("API tokens"), None),

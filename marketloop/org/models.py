@@ -124,3 +124,27 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
+
+
+class Notification(models.Model):
+    """A message to one user, shown in the app and (when `email`) sent by mail."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=40)  # e.g. lead_assigned, lead_reminder, lead_escalated
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    email = models.BooleanField(default=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="notification_inbox"),
+                   models.Index(fields=["user"], condition=Q(read_at__isnull=True),
+                                name="notification_unread")]
+
+    def __str__(self) -> str:
+        return self.title

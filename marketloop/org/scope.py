@@ -7,7 +7,8 @@ partner and its owning user. The rules (DESIGN.md, Visibility):
 - a region sees the rows owned anywhere in its subtree (its provinces, their departments
   and partners); a province, or one of its departments, sees its province's subtree;
 - a partner's users see only rows of their partner;
-- anyone sees the rows they own themselves.
+- anyone sees the rows they own themselves;
+- a member of a row's team (a deal team) sees that row, wherever it is owned.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class ScopeFields:
     unit: str = "owner_unit"
     partner: str | None = "partner"
     owner: str | None = "owner"
+    # A relation from the row to the users on its team ("team__user"): members see the row.
+    member: str | None = None
 
 
 def scope_anchor(unit: OrgUnit) -> OrgUnit | None:
@@ -61,6 +64,10 @@ def visible_parts(user: User, model: type[models.Model]) -> list[Q] | None:
         return []
     fields: ScopeFields = model.scope_fields  # type: ignore[attr-defined]
     own = [Q(**{f"{fields.owner}_id": user.id})] if fields.owner else []
+    if fields.member:
+        # A semi-join, so a row with several of the user's roles on its team is listed once.
+        on_team = model._default_manager.filter(**{f"{fields.member}_id": user.id})
+        own.append(Q(pk__in=on_team.values("pk")))
     if unit.kind == UnitKind.PARTNER:
         if fields.partner is None:
             return own

@@ -1,0 +1,7 @@
+"""The leads context's API routes."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["leads"])
