@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from marketloop.org.errors import DomainError
+
+
+class LeadErrorCode(StrEnum):
+    INVALID = "invalid"
+    BACKWARD_WITHOUT_CAUSE = "backward_without_cause"
+    WRONG_STAGE = "wrong_stage"
+    ALREADY_OPEN = "lead_already_open"
+    REASON_REQUIRED = "reason_required"
+    NOT_OWNER = "not_lead_owner"
+    NO_TEAM = "no_team_member"
+
+
+class LeadError(DomainError):
+    status = 422
