@@ -150,6 +150,22 @@ MEDIA_ROOT = DATA_DIR / "media"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 
+# Mail for notifications (marketloop.org.notifications), and the address links in mails use.
+# Without MARKETLOOP_EMAIL_HOST, mail is written to files in the data directory's mail/ (nothing
+# is lost, and nothing waits for a server that is not there).
+EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend"
+                 if os.environ.get("MARKETLOOP_EMAIL_HOST")
+                 else "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("MARKETLOOP_EMAIL_DIR", str(DATA_DIR / "mail"))
+EMAIL_HOST = os.environ.get("MARKETLOOP_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("MARKETLOOP_EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("MARKETLOOP_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("MARKETLOOP_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("MARKETLOOP_EMAIL_TLS", "0") == "1"
+EMAIL_TIMEOUT = int(os.environ.get("MARKETLOOP_EMAIL_TIMEOUT", 10))
+DEFAULT_FROM_EMAIL = os.environ.get("MARKETLOOP_EMAIL_FROM", "marketloop@localhost")
+MARKETLOOP_SITE_URL = os.environ.get("MARKETLOOP_SITE_URL", "http://localhost:8000")
+
 PROCRASTINATE_WORKER_DEFAULTS = {"concurrency": 2}
 PROCRASTINATE_IMPORT_PATHS = ["marketloop.jobs"]
 

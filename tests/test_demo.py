@@ -217,3 +217,38 @@ def test_a_second_run_adds_nothing(built):
     assert Contact.objects.count() == CONTACTS
     assert User.objects.filter(username="admin").count() == 1
     assert not User.objects.values("username").annotate(n=Count("id")).filter(n__gt=1).exists()
+
+
+def test_the_activity_makes_mqls_that_land_with_their_accounts_teams(built):
+    from marketloop.leads.models import Assignment, Lead, Stage, StageChange
+
+    by_rule = StageChange.objects.filter(to_stage=Stage.MQL, cause=StageChange.Cause.RULE,
+                                         lead__assignments__how=Assignment.How.ROUTED)
+    assert by_rule.exists()
+    change = by_rule.select_related("lead__account").first()
+    assert change.rule["engagement"] >= change.rule["mql_engagement"]
+    assert change.rule["fit"] >= change.rule["mql_fit"]
+    routed = Lead.objects.filter(assignments__how=Assignment.How.ROUTED,
+                                 account__isnull=False, owner__isnull=False
+                                 ).exclude(stage=Stage.RECYCLED).select_related("account")
+    assert routed.exists()
+    for lead in routed:
+        assert lead.owner_unit_id == lead.account.owner_unit_id
+        assert lead.partner_id == lead.account.partner_id
+
+
+def test_the_pipeline_shows_every_stage_and_its_causes(built):
+    from marketloop.leads.models import Lead, Stage
+    from marketloop.org.models import Notification
+    from marketloop.sales.models import Opportunity, OpportunityStage
+
+    stages = set(Lead.objects.values_list("stage", flat=True))
+    assert {Stage.LEAD, Stage.MQL, Stage.SAL, Stage.SQL, Stage.CUSTOMER,
+            Stage.RECYCLED} <= stages
+    rejected = Lead.objects.filter(stage=Stage.RECYCLED).exclude(reject_reason="")
+    assert rejected.exists()
+    assert all(lead.stage_changes.exclude(reason="").exists() for lead in rejected)
+    assert Opportunity.objects.filter(stage=OpportunityStage.WON).exists()
+    assert Opportunity.objects.filter(lead__stage=Stage.SQL).exists()
+    assert Lead.objects.filter(escalated_at__isnull=False, escalated_to__isnull=False).exists()
+    assert Notification.objects.filter(kind__contains="escalat").exists()

@@ -318,6 +318,7 @@ def _contact_page(request: HttpRequest, contact: Any, consent_form: ConsentForm,
         "consent_form": consent_form,
         "trail": _trail(contact),
         "can_edit": can(request.user, Action.EDIT),
+        "can_create": can(request.user, Action.CREATE),
     }, status=status)
 
 

@@ -57,7 +57,27 @@ def move(lead: Lead, to_stage: str, *, cause: str, by: User | None = None, reaso
                 setattr(lead, name, at)
     if to_stage == Stage.RECYCLED:
         lead.times_recycled += 1
+        lead.engagement_at_recycle = lead.engagement
     lead.updated_at = at
     return StageChange.objects.create(lead=lead, from_stage=from_stage, to_stage=to_stage,
                                       at=at, cause=cause, by=by, reason=reason,
                                       rule=rule or {})
+
+
+def begin(lead: Lead, *, cause: str, by: User | None = None, reason: str = "",
+          rule: dict[str, Any] | None = None, at: datetime | None = None) -> StageChange:
+    """Save a new lead (unsaved, inside the caller's transaction) at its stage and record how
+    it entered the lifecycle."""
+    at = at or lead.created_at
+    field = REACHED_AT.get(Stage(lead.stage))
+    if lead.stage in STAGE_ORDER:
+        for earlier in STAGE_ORDER[1:STAGE_ORDER.index(lead.stage) + 1]:
+            name = REACHED_AT[earlier]
+            if getattr(lead, name) is None:
+                setattr(lead, name, at)
+    elif field and getattr(lead, field) is None:
+        setattr(lead, field, at)
+    lead.updated_at = at
+    lead.save()
+    return StageChange.objects.create(lead=lead, from_stage="", to_stage=lead.stage, at=at,
+                                      cause=cause, by=by, reason=reason, rule=rule or {})

@@ -125,6 +125,8 @@ class Lead(models.Model):
     reject_reason = models.CharField(max_length=20, choices=RejectReason.choices, blank=True)
     reject_note = models.TextField(blank=True)
     times_recycled = models.PositiveIntegerField(default=0)
+    # Engagement when the lead was last recycled: re-qualifying needs a real rise above it.
+    engagement_at_recycle = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -135,15 +137,18 @@ class Lead(models.Model):
                 & ~Q(stage__in=["customer", "disqualified"]),
                 name="one_open_lead_per_profile"),
         ]
+        # Lists page newest first on (-updated_at, -id), one scope part per index.
         indexes = [
-            models.Index(fields=["owner_unit", "-updated_at", "id"], name="lead_unit_updated"),
-            models.Index(fields=["partner", "-updated_at", "id"], name="lead_partner_updated"),
-            models.Index(fields=["owner", "-updated_at", "id"], name="lead_owner_updated"),
-            models.Index(fields=["stage", "-updated_at", "id"], name="lead_stage_updated"),
+            models.Index(fields=["owner_unit", "-updated_at", "-id"], name="lead_unit_updated"),
+            models.Index(fields=["partner", "-updated_at", "-id"], name="lead_partner_updated"),
+            models.Index(fields=["owner", "-updated_at", "-id"], name="lead_owner_updated"),
+            models.Index(fields=["stage", "-updated_at", "-id"], name="lead_stage_updated"),
             models.Index(fields=["lead_at"], name="lead_lead_at"),
             models.Index(fields=["accept_due_at"], condition=Q(stage="mql", owner__isnull=False),
                          name="lead_awaiting_acceptance"),
             models.Index(fields=["account"], name="lead_account"),
+            models.Index(fields=["-updated_at", "-id"], condition=Q(in_triage=True),
+                         name="lead_triage"),
         ]
 
     def __str__(self) -> str:
@@ -198,6 +203,10 @@ class Assignment(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        indexes = [
+            # Round-robin: when each person was last handed a lead.
+            models.Index(fields=["owner", "-at"], name="assignment_owner_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lead_id} → {self.owner_unit_id}/{self.owner_id} ({self.how})"

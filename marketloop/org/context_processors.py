@@ -26,6 +26,8 @@ NAVIGATION = [
         ("org:tokens", _("API tokens"), None),
         ("crm:tier_rules", _("Tier rules"), Action.ADMINISTER),
         ("tracking:source_list", _("Sources"), Action.ADMINISTER),
+        ("leads:policies", _("Hand-off policies"), Action.ADMINISTER),
+        ("sales:settings", _("Sales settings"), Action.ADMINISTER),
     ]),
 ]
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from marketloop.org import selectors, services
+from marketloop.org import notifications, selectors, services
+from marketloop.org.errors import NotFound
 
 
 class TokenForm(forms.Form):
@@ -46,3 +47,42 @@ def tokens(request: HttpRequest) -> HttpResponse:
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     services.revoke_api_token(user=request.user, token_id=pk)
     return redirect("org:tokens")
+
+
+# ---- notifications: always the caller's own ------------------------------------------------
+
+
+@require_GET
+def notification_list(request: HttpRequest) -> HttpResponse:
+    unread_only = request.GET.get("unread") == "1"
+    return render(request, "org/notifications.html", {
+        "notifications": notifications.inbox(request.user, unread_only=unread_only),
+        "unread_only": unread_only,
+        "unread": notifications.unread_count(request.user),
+    })
+
+
+def _own(request: HttpRequest, pk: int) -> notifications.Notification:
+    try:
+        return notifications.mark_read(user=request.user, notification_id=pk)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+
+
+@require_POST
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark it read and go where it points."""
+    notification = _own(request, pk)
+    return redirect(notifications.safe_target(notification) or "org:notification_list")
+
+
+@require_POST
+def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
+    _own(request, pk)
+    return redirect("org:notification_list")
+
+
+@require_POST
+def notification_read_all(request: HttpRequest) -> HttpResponse:
+    notifications.mark_all_read(user=request.user)
+    return redirect("org:notification_list")
