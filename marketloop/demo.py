@@ -752,6 +752,9 @@ def _build(accounts: int, contacts: int, seed: int, progress: Callable[[str], No
     from marketloop.tracking.demo_activity import build_activity
 
     build_activity(seed=seed, progress=progress)
+    from marketloop.sales.demo_pipeline import build_pipeline
+
+    build_pipeline(seed=seed, progress=progress)
     seconds = time.monotonic() - started
     message = (f"Demo data loaded: {users} users, {loader.accounts:,} accounts, "
                f"{loader.contacts:,} contacts, {loader.consents:,} consent records "

@@ -27,8 +27,11 @@ class OpportunityStage(models.TextChoices):
 
 OPEN_OPPORTUNITY_STAGES = [OpportunityStage.QUALIFICATION, OpportunityStage.SOLUTION,
                            OpportunityStage.BID, OpportunityStage.NEGOTIATION]
+CLOSED_OPPORTUNITY_STAGES = [OpportunityStage.WON, OpportunityStage.LOST]
 DEFAULT_PROBABILITIES = {"qualification": 10, "solution": 30, "bid": 50, "negotiation": 75,
                          "won": 100, "lost": 0}
+DEFAULT_BIG_DEAL_BAND_CNY = Decimal("2000000")
+DEFAULT_CNY_RATES = {"USD": "7.1", "EUR": "7.7", "HKD": "0.91"}  # CNY per unit
 
 
 class Currency(models.TextChoices):
@@ -43,7 +46,7 @@ class SalesSettings(models.Model):
     exchange rates used to compare amounts in CNY."""
 
     big_deal_band_cny = models.DecimalField(_("big deal from (CNY)"), max_digits=16,
-                                            decimal_places=2, default=Decimal("2000000"))
+                                            decimal_places=2, default=DEFAULT_BIG_DEAL_BAND_CNY)
     probabilities = models.JSONField(default=dict)  # stage -> percent
     cny_rates = models.JSONField(default=dict)  # currency -> CNY per unit, e.g. {"USD": "7.1"}
     updated_at = models.DateTimeField(default=timezone.now)
@@ -53,6 +56,24 @@ class SalesSettings(models.Model):
 
     def __str__(self) -> str:
         return "sales settings"
+
+    def probability_of(self, stage: str) -> int:
+        """The win probability of a stage, in percent (the default where none is set)."""
+        return int(self.probabilities.get(stage, DEFAULT_PROBABILITIES[stage]))
+
+    def rate_of(self, currency: str) -> Decimal | None:
+        """CNY per unit of `currency`; None when no rate is set."""
+        if currency == Currency.CNY:
+            return Decimal(1)
+        rate = self.cny_rates.get(currency)
+        return Decimal(str(rate)) if rate not in (None, "") else None
+
+
+def default_settings() -> SalesSettings:
+    """The settings every installation starts with (unsaved)."""
+    return SalesSettings(big_deal_band_cny=DEFAULT_BIG_DEAL_BAND_CNY,
+                         probabilities=dict(DEFAULT_PROBABILITIES),
+                         cny_rates=dict(DEFAULT_CNY_RATES))
 
 
 class Product(models.Model):
@@ -115,10 +136,10 @@ class Opportunity(models.Model):
     class Meta:
         verbose_name_plural = "opportunities"
         indexes = [
-            models.Index(fields=["owner_unit", "-updated_at", "id"], name="opp_unit_updated"),
-            models.Index(fields=["partner", "-updated_at", "id"], name="opp_partner_updated"),
-            models.Index(fields=["owner", "-updated_at", "id"], name="opp_owner_updated"),
-            models.Index(fields=["stage", "-updated_at", "id"], name="opp_stage_updated"),
+            models.Index(fields=["owner_unit", "-updated_at", "-id"], name="opp_unit_updated"),
+            models.Index(fields=["partner", "-updated_at", "-id"], name="opp_partner_updated"),
+            models.Index(fields=["owner", "-updated_at", "-id"], name="opp_owner_updated"),
+            models.Index(fields=["stage", "-updated_at", "-id"], name="opp_stage_updated"),
             models.Index(fields=["account"], name="opp_account"),
         ]
 

@@ -38,6 +38,7 @@ KEYWORDS = ["ERP软件", "财务共享中心建设", "人力资源系统", "制�
 CAMPAIGNS = ["edm-digest-2026-0" + str(m) for m in range(1, 10)]
 EVENTS = ["广州 CIO 沙龙", "财务数字化公开课", "年度高层论坛", "杭州制造业沙龙"]
 SITE = "https://www.marketloop-demo.cn"
+RECENT_INTEREST_SHARE = 0.08
 
 
 def _id() -> str:
@@ -110,6 +111,12 @@ def build_activity(*, seed: int, progress: Callable[[str], None] = print,
                                                        "path": path, "referrer": referrer},
                 "context": {"campaign": campaign, "library": {"name": "marketloop.js"}}}
 
+    def pricing(anon: str, at: datetime, latest: datetime) -> dict:
+        event = page(anon, min(at, latest))
+        event["properties"].update(url=SITE + "/pricing", path="/pricing", title="产品价格与版本")
+        event["name"] = "产品价格与版本"
+        return event
+
     for contact_id, email, mobile in people:
         anon = f"demo-{contact_id}"
         visits = sorted(when() for _ in range(rng.randint(2, 14)))
@@ -154,6 +161,22 @@ def build_activity(*, seed: int, progress: Callable[[str], None] = print,
                 "timestamp": _iso(when()), "context": {"traits": {"contactId": str(contact_id)}},
                 "properties": {"touchpoint_kind": "event", "status": "attended"},
             })
+    # A recent burst of buying interest from some people (pricing, a case study, a demo
+    # request in the last two weeks): the engagement that makes MQLs in the demo.
+    for contact_id, email, _mobile in people[:: max(1, round(1 / RECENT_INTEREST_SHARE))]:
+        anon = f"demo-{contact_id}"
+        start = now - timedelta(days=rng.uniform(1, 14))
+        for step in range(rng.randint(3, 7)):
+            at = start + timedelta(hours=step * rng.uniform(2, 30))
+            writer.add(web, page(anon, min(at, now)) if step % 3 else pricing(anon, at, now))
+        writer.add(web, {"type": "track", "event": "File Downloaded", "messageId": _id(),
+                         "anonymousId": anon, "timestamp": _iso(min(start + timedelta(hours=1),
+                                                                    now)),
+                         "properties": {"url": SITE + "/files/case-study.pdf"}})
+        writer.add(web, {"type": "track", "event": "Form Submitted", "messageId": _id(),
+                         "anonymousId": anon,
+                         "timestamp": _iso(min(start + timedelta(hours=2), now)),
+                         "properties": {"form": "request-demo", "email": email}})
     for n in range(anonymous_visitors):
         anon = f"demo-visitor-{n}"
         for _ in range(rng.randint(1, 5)):
