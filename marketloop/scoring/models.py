@@ -127,6 +127,7 @@ class RescoreRun(models.Model):
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")  # a run queued after it does the same work
 
     cause = models.TextField()
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
@@ -134,7 +135,8 @@ class RescoreRun(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)  # steps
     processed = models.PositiveIntegerField(default=0)
-    profiles = models.PositiveIntegerField(default=0)
+    profiles = models.PositiveIntegerField(default=0)  # live profiles scored
+    changed = models.PositiveIntegerField(default=0)  # of which the score changed
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -18,6 +18,14 @@ CALLS = [
     ("get", "/api/org/units"), ("get", "/api/org/me"),
     ("get", "/api/contacts/7/touchpoints"), ("get", "/api/accounts/12/touchpoints"),
     ("get", "/api/profiles/3"),
+    ("get", "/api/profiles/3/score"), ("get", "/api/accounts/12/score"),
+    ("get", "/api/scoring/model"),
+    ("get", "/api/funnel"),
+    ("get", "/api/leads"), ("get", "/api/leads/5"), ("post", "/api/leads/5/accept"),
+    ("post", "/api/leads/5/reject"), ("post", "/api/leads/5/qualify"), ("post", "/api/leads"),
+    ("get", "/api/opportunities"), ("post", "/api/opportunities"), ("get", "/api/opportunities/9"),
+    ("patch", "/api/opportunities/9"), ("post", "/api/opportunities/9/stage"),
+    ("post", "/api/opportunities/9/team"), ("delete", "/api/opportunities/9/team/4"),
 ]
 
 

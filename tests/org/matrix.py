@@ -15,7 +15,9 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -25,9 +27,16 @@ from django.urls import reverse
 from marketloop.crm.models import Account, Contact, Industry
 from marketloop.crm.reference import ensure_reference_data
 from marketloop.crm.validation import name_bigrams
+from marketloop.leads.models import Lead, Stage
 from marketloop.org.models import OrgUnit, Role, UnitKind, User
 from marketloop.org.permissions import Action
 from marketloop.org.standard import REGIONS, add_partner, ensure_standard_org
+from marketloop.sales.models import (
+    OPEN_OPPORTUNITY_STAGES,
+    DealRole,
+    DealTeamMember,
+    Opportunity,
+)
 from marketloop.tracking.models import Profile
 from tests.api.client import ApiClient
 
@@ -83,12 +92,41 @@ IMPORTS = ("import jobs are the uploader's own (administrators see all): "
            "import_services.import_jobs; tests/crm/test_import.py")
 SOURCES = ("tracking sources are company-wide settings; administrators only (ADMINISTER), "
            "no scoped rows; tests/tracking/test_sources_ui.py")
+FUNNEL = ("counts of leads, not rows, through leads.funnel (the scope first); each count's "
+          "list is leads:funnel_leads, checked here; the counts: tests/leads/test_funnel.py::"
+          "test_a_province_user_counts_only_their_provinces_leads, ::test_a_partner_counts_only_"
+          "their_own_leads, ::test_every_count_on_the_page_opens_a_list_of_exactly_that_many_leads")
+FUNNEL_ALL_TIME = "2000-01-01..2100-12-31"
+NOTIFICATIONS = ("the caller's own notifications (filtered by user in "
+                 "org.notifications); tests/leads/test_notifications.py")
+TRIAGE = ("lists only leads in triage, which HQ marketing owns (so only HQ sees them), through "
+          "leads.selectors.triage_page (the scope first); "
+          "tests/leads/test_triage.py::test_only_hq_sees_the_triage_queue")
+POLICIES = ("company-wide hand-off time limits per tier; administrators only (ADMINISTER), "
+            "no scoped rows; tests/leads/test_handoff.py")
+
+
+def _lead_post(**fields: str) -> Callable[[World], dict[str, Any]]:
+    return lambda world: dict(fields)
+
+
+SALES_SETTINGS = ("company-wide sales settings (big-deal band, probabilities, rates); "
+                  "administrators only (ADMINISTER), no scoped rows; "
+                  "tests/sales/test_views.py::test_only_administrators_see_the_sales_settings")
+SCORING_MODEL = ("the scoring model is a company-wide setting, readable by everyone and "
+                 "changed only by administrators and HQ marketing (scoring.services."
+                 "can_edit_model); no scoped rows; tests/scoring/test_model_editing.py")
 EMAIL_LINKS = ("email pixel and click redirect: a signed token records a touchpoint and "
                "shows no rows; tests/tracking/test_email_links.py")
 
 
 def _new_account_form(world: World) -> dict[str, Any]:
     return {"name": "mx-new-account", "industry": world.industry.pk, "province": world.province.pk}
+
+
+def _new_opportunity(world: World) -> dict[str, Any]:
+    return {"name": "mx-new-opp", "amount": "100000", "currency": "CNY",
+            "stage": "qualification", "expected_close": "2031-06-30"}
 
 
 ROUTES: dict[str, Check | tuple[Check, ...]] = {
@@ -151,6 +189,45 @@ ROUTES: dict[str, Check | tuple[Check, ...]] = {
     "tracking:demo_site": Exempt("public demo page of a customer website: static content and "
                                  "the demo source's write key; "
                                  "tests/tracking/test_tracker_browser.py"),
+    "leads:funnel": Exempt(FUNNEL),
+    "leads:funnel_leads": (Lists("lead", query=(("period", FUNNEL_ALL_TIME),)),
+                           Lists("lead", query=(("period", FUNNEL_ALL_TIME), ("stage", "sal"),
+                                                ("dimension", "owner_unit")))),
+    "leads:funnel_trend": Exempt(FUNNEL),
+    "leads:lead_list": (Lists("lead"), Lists("lead", query=(("q", "mx-lead"),))),
+    "leads:lead_detail": Shows("lead"),
+    "leads:lead_accept": Shows("lead", method="POST", needs=Action.EDIT),
+    "leads:lead_reject": Shows("lead", method="POST", needs=Action.EDIT,
+                               body=_lead_post(reason="no_need")),
+    "leads:lead_qualify": Shows("lead", method="POST", needs=Action.EDIT),
+    "leads:lead_disqualify": Shows("lead", method="POST", needs=Action.EDIT,
+                                   body=_lead_post(reason="matrix")),
+    "leads:lead_reassign": Shows("lead", method="POST", needs=Action.APPROVE),
+    "leads:triage": Exempt(TRIAGE),
+    "leads:triage_link": Shows("lead", method="POST", needs=Action.EDIT),
+    "leads:triage_assign": Shows("lead", method="POST", needs=Action.EDIT),
+    "leads:handoff": (Shows("contact", via="query:contact", needs=Action.CREATE),
+                      Shows("contact", method="POST", via="body:contact", needs=Action.CREATE,
+                            body=_lead_post(need="new_module"), hidden=422)),
+    "leads:policies": Exempt(POLICIES),
+    "leads:profile_lead": Shows("profile"),
+    "org:notification_list": Exempt(NOTIFICATIONS),
+    "org:notification_open": Exempt(NOTIFICATIONS),
+    "org:notification_read": Exempt(NOTIFICATIONS),
+    "org:notification_read_all": Exempt(NOTIFICATIONS),
+    "scoring:model": Exempt(SCORING_MODEL),
+    "scoring:model_edit": Exempt(SCORING_MODEL),
+    "scoring:fit_rule_create": Exempt(SCORING_MODEL),
+    "scoring:fit_rule_edit": Exempt(SCORING_MODEL),
+    "scoring:fit_rule_delete": Exempt(SCORING_MODEL),
+    "scoring:engagement_rule_create": Exempt(SCORING_MODEL),
+    "scoring:engagement_rule_edit": Exempt(SCORING_MODEL),
+    "scoring:engagement_rule_delete": Exempt(SCORING_MODEL),
+    "scoring:rescore": Exempt(SCORING_MODEL + "; queues a re-score of everyone"),
+    "scoring:rescore_runs": Exempt(SCORING_MODEL + "; re-score runs are counts, not rows"),
+    "scoring:profile_score": Shows("profile"),
+    "scoring:contact_score": Shows("contact"),
+    "scoring:account_score": Shows("account"),
     # ---- JSON API (ninja operations, as in /api/openapi.json)
     "GET /api/accounts": (Lists("account", output="api"),
                           Lists("account", output="api", query=(("q", "mx-acct"),))),
@@ -180,6 +257,59 @@ ROUTES: dict[str, Check | tuple[Check, ...]] = {
     "GET /api/tier-rules": Exempt("company-wide routing rules, the same for everyone"),
     "GET /api/org/units": Exempt("the organisation chart is public inside the company"),
     "GET /api/org/me": Exempt("the caller's own user"),
+    "GET /api/profiles/{id}/score": Shows("profile"),
+    "GET /api/accounts/{id}/score": Shows("account"),
+    "GET /api/scoring/model": Exempt(SCORING_MODEL),
+    # ---- sales: writes to a deal answer 404 for a hidden one, then check the roles (403),
+    # then the request (422, what these bodies get), then the deal team (403: sales.permissions,
+    # tests/sales/test_services.py); deal-team members: tests/sales/test_deal_team_visibility.py
+    "sales:opportunity_list": (Lists("opportunity"),
+                               Lists("opportunity", query=(("q", "mx-opp"),)),
+                               Lists("opportunity", query=(("status", "open"),))),
+    "sales:kanban": Lists("opportunity"),
+    "sales:opportunity_detail": Shows("opportunity"),
+    "sales:opportunity_create": (Shows("account", via="query:account", needs=Action.CREATE),
+                                 Shows("account", method="POST", via="body:account",
+                                       needs=Action.CREATE, body=_new_opportunity, hidden=422)),
+    "sales:opportunity_edit": Shows("opportunity", method="POST", needs=Action.EDIT,
+                                    body=lambda w: {"name": ""}),
+    "sales:opportunity_stage": Shows("opportunity", method="POST", needs=Action.EDIT,
+                                     body=lambda w: {"stage": "lost"}),
+    "sales:team_add": Shows("opportunity", method="POST", needs=Action.EDIT,
+                            body=lambda w: {"username": "mx-nobody", "role": "presales"}),
+    "sales:team_remove": Shows("opportunity", method="POST", needs=Action.EDIT,
+                               body=lambda w: {"member": str(MISSING_ID)}),
+    "sales:account_opportunities": Shows("account"),
+    "sales:settings": Exempt(SALES_SETTINGS),
+    "GET /api/opportunities": (Lists("opportunity", output="api"),
+                               Lists("opportunity", output="api", query=(("q", "mx-opp"),))),
+    "GET /api/opportunities/{id}": Shows("opportunity"),
+    "POST /api/opportunities": Shows("account", method="POST", via="body:account",
+                                     needs=Action.CREATE, hidden=422,
+                                     body=lambda w: {"name": "mx-new-opp", "amount": "100000",
+                                                     "expected_close": "2031-06-30"}),
+    "PATCH /api/opportunities/{id}": Shows("opportunity", method="PATCH", needs=Action.EDIT,
+                                           body=lambda w: {"name": " "}),
+    "POST /api/opportunities/{id}/stage": Shows("opportunity", method="POST", needs=Action.EDIT,
+                                                body=lambda w: {"stage": "lost"}),
+    "POST /api/opportunities/{id}/team": Shows("opportunity", method="POST", needs=Action.EDIT,
+                                               body=lambda w: {"user_id": MISSING_ID,
+                                                               "role": "presales"}),
+    "DELETE /api/opportunities/{id}/team/{member_id}": Exempt(
+        "two ids in the path (the matrix fills one): the deal is read through the scope first "
+        "(hidden -> 404 like a missing one): tests/sales/test_api.py::"
+        "test_removing_a_seat_of_a_hidden_deal_answers_like_a_missing_deal"),
+    "GET /api/leads": (Lists("lead", output="api"),
+                       Lists("lead", output="api", query=(("q", "mx-lead"),))),
+    "GET /api/leads/{id}": Shows("lead"),
+    "POST /api/leads/{id}/accept": Shows("lead", method="POST", needs=Action.EDIT),
+    "POST /api/leads/{id}/reject": Shows("lead", method="POST", needs=Action.EDIT,
+                                         body=_lead_post(reason="no_need")),
+    "POST /api/leads/{id}/qualify": Shows("lead", method="POST", needs=Action.EDIT),
+    "POST /api/leads": Shows("contact", method="POST", via="body:contact",
+                             needs=Action.CREATE, hidden=422,
+                             body=_lead_post(need="new_module")),
+    "GET /api/funnel": Exempt(FUNNEL),
 }
 
 
@@ -287,6 +417,26 @@ def contact_name(row: str) -> str:
     return f"mx-pers-{row}-end"
 
 
+def lead_name(row: str) -> str:
+    return f"mx-lead-{row}-end"
+
+
+def opportunity_name(row: str) -> str:
+    return f"mx-opp-{row}-end"
+
+
+# Deal-team cases (row -> person -> roles), for with_deal_teams(): people on the teams of deals
+# owned far outside their scope; one holds two roles on the same deal (listed once).
+DEAL_TEAMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "zj-partner": {"gd-ka-presales": (DealRole.PRESALES,)},
+    "gx-sales": {"gd-partner-staff": (DealRole.PROJECT_MANAGER,)},
+    "hq-key-account": {"zj-partner-staff": (DealRole.ACCOUNT_MANAGER,)},
+    "gd-key-account": {"gx-sales-rep": (DealRole.ACCOUNT_MANAGER,),
+                       "zj-partner-staff": (DealRole.PRESALES,)},
+    "region-east": {"gd-sales-rep": (DealRole.ACCOUNT_MANAGER, DealRole.PROJECT_MANAGER)},
+}
+
+
 @dataclass
 class World:
     people: dict[str, User]
@@ -296,6 +446,11 @@ class World:
     province: OrgUnit
     units: dict[int, tuple[str, int | None]] = field(default_factory=dict)
     profiles: dict[str, Profile] = field(default_factory=dict)  # one per contact, its scope
+    leads: dict[str, Lead] = field(default_factory=dict)  # one per row (an MQL), its scope
+    opportunities: dict[str, Opportunity] = field(default_factory=dict)  # one per row
+    # Deal-team cases: row -> the people on its deal team (with_deal_teams). A deal team shows
+    # the deal, never its account: a world with teams answers for opportunity routes only.
+    teams: dict[str, set[str]] = field(default_factory=dict)
     _ui: dict[str, Client] = field(default_factory=dict)
     _api: dict[str, ApiClient] = field(default_factory=dict)
 
@@ -311,11 +466,14 @@ class World:
 
     def ids(self, model: str) -> dict[str, int]:
         objects = {"account": self.accounts, "contact": self.contacts,
-                   "profile": self.profiles}[model]
+                   "profile": self.profiles, "lead": self.leads,
+                   "opportunity": self.opportunities}[model]
         return {row: obj.pk for row, obj in objects.items()}
 
     def names(self, model: str) -> dict[str, str]:
-        namer = account_name if model == "account" else contact_name  # a profile: its contact
+        # a profile: its contact's name
+        namer = {"account": account_name, "lead": lead_name,
+                 "opportunity": opportunity_name}.get(model, contact_name)
         return {row: namer(row) for row in self.accounts}
 
     def forget_clients(self) -> None:
@@ -369,6 +527,7 @@ class World:
                                   if self.units[u][0] == UnitKind.PROVINCE)
                 if anchor in self._ancestry(account.owner_unit_id):
                     seen.add(row)
+        seen |= {row for row, members in self.teams.items() if person in members}
         return seen
 
 
@@ -409,13 +568,46 @@ def build_world(people: Iterable[Person], base: World | None = None) -> World:
                 owner_id=contact.owner_id)
         for contact in contacts])
     by_profile = dict(zip(by_row, profiles, strict=True))
+    # An accepted lead per row, owned like its account (as routing hands them out). Accepted,
+    # so that the POST checks change no one's rows but the person's own (a disqualified or
+    # rejected lead goes back to HQ marketing).
+    leads = Lead.objects.bulk_create([
+        Lead(name=lead_name(row), profile=by_profile[row], contact=by_contact[row],
+             account=account, stage=Stage.SAL, owner_unit_id=account.owner_unit_id,
+             partner_id=account.partner_id, owner_id=account.owner_id, tier=account.tier,
+             province_id=account.province_id, lead_at=account.created_at,
+             mql_at=account.created_at, sal_at=account.created_at)  # for the funnel's lists
+        for row, account in by_row.items()])
+    by_lead = dict(zip(by_row, leads, strict=True))
+    # A deal at every account, owned where the account is, at the open stages in turn.
+    opportunities = Opportunity.objects.bulk_create([
+        Opportunity(account=account, name=opportunity_name(row), amount=Decimal(100000 + i),
+                    amount_cny=Decimal(100000 + i), expected_close=date(2031, 1, 1),
+                    stage=OPEN_OPPORTUNITY_STAGES[i % len(OPEN_OPPORTUNITY_STAGES)],
+                    owner_unit_id=account.owner_unit_id, partner_id=account.partner_id,
+                    owner_id=account.owner_id)
+        for i, (row, account) in enumerate(by_row.items())])
+    by_opportunity = dict(zip(by_row, opportunities, strict=True))
     if base is not None:
         by_key, by_row = {**base.people, **by_key}, {**base.accounts, **by_row}
         by_contact = {**base.contacts, **by_contact}
         by_profile = {**base.profiles, **by_profile}
+        by_lead = {**base.leads, **by_lead}
+        by_opportunity = {**base.opportunities, **by_opportunity}
     return World(people=by_key, accounts=by_row, contacts=by_contact, industry=industry,
-                 province=units["gd"], profiles=by_profile,
+                 province=units["gd"], profiles=by_profile, leads=by_lead,
+                 opportunities=by_opportunity,
                  units={u.pk: (u.kind, u.parent_id) for u in units.values()})
+
+
+def with_deal_teams(world: World) -> World:
+    """The world with the DEAL_TEAMS people on those deals' teams (for opportunity checks)."""
+    DealTeamMember.objects.bulk_create([
+        DealTeamMember(opportunity=world.opportunities[row], user=world.people[person],
+                       role=role)
+        for row, members in DEAL_TEAMS.items() for person, roles in members.items()
+        for role in roles])
+    return replace(world, teams={row: set(members) for row, members in DEAL_TEAMS.items()})
 
 
 @contextmanager
