@@ -44,6 +44,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_P95_MS = 1000.0
+TARGETED = ("funnel_", "page_")
 HQ_USER, PROVINCE_USER = "hq.marketer", "gd.sales"
 SEED = 20260301
 YEARS = 2
@@ -385,7 +386,11 @@ def main() -> int:
         "results": results,
         "explain": explains,
         "target_p95_ms": TARGET_P95_MS,
-        "ok": all(v["p95_ms"] < TARGET_P95_MS for v in results.values()),
+        # The target: the funnel of a quarter by province (the selector, and the page
+        # that shows it; the trend is a card of its own, loaded by a second request).
+        "target_applies_to": sorted(k for k in results if k.startswith(TARGETED)),
+        "ok": all(v["p95_ms"] < TARGET_P95_MS for k, v in results.items()
+                  if k.startswith(TARGETED)),
     }
     print(json.dumps(out, ensure_ascii=False), flush=True)
     return 0
