@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ContactsChanged:
-    """Contacts created, or their email, mobile or account changed."""
+    """Contacts created, or their email, mobile, account, title or management level changed
+    (what links them to profiles, and what their fit is scored on)."""
 
     contact_ids: tuple[int, ...]
 

@@ -309,7 +309,7 @@ def update_contact(*, actor: User, contact: Contact, **changes: Any) -> Contact:
     delta = audit.diff(before, audit.snapshot(contact, CONTACT_AUDIT_FIELDS))
     if delta:
         audit.record(actor=actor, obj=contact, action="updated", changes=delta)
-    if {"email", "mobile", "account"} & set(delta):
+    if {"email", "mobile", "account", "title", "is_management"} & set(delta):
         bus.publish(ContactsChanged((contact.pk,)))
     return contact
 

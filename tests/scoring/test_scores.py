@@ -193,3 +193,18 @@ def test_a_visitor_who_becomes_a_contact_gets_the_contacts_fit(scoring_model, so
     # tier 30, title 15, Guangdong 7, not management -3
     assert Score.objects.get(profile_id=profile.pk).fit == 49
     assert AccountScore.objects.get(account_id=account.pk).profiles == 1
+
+
+def test_a_new_title_changes_the_fit_within_a_job(scoring_model, source, cio, admin_user,
+                                                   run_scoring_jobs):
+    from marketloop.crm import services as crm
+
+    record(source, [event("form", person="c", at=local_noon(0), contact_id=cio.pk)])
+    run_scoring_jobs()
+    profile = Profile.objects.get(contact=cio)
+    # tier 30, title "CIO" 15, management 10, manufacturing 5, Guangdong 7
+    assert Score.objects.get(profile_id=profile.pk).fit == 67
+    crm.update_contact(actor=admin_user, contact=cio, title="采购专员", is_management=False)
+    run_scoring_jobs()
+    # the title no longer matches (-15) and not management: -3 instead of +10
+    assert Score.objects.get(profile_id=profile.pk).fit == 67 - 15 - 10 - 3
