@@ -4,14 +4,10 @@ crm.services; a DomainError is shown on the form, an invisible record is a 404."
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -31,56 +27,20 @@ from marketloop.crm.forms import (
 )
 from marketloop.crm.models import RerouteRun, RevenueBand, Tier
 from marketloop.org import selectors as org_selectors
-from marketloop.org.errors import NotAllowed, NotFound
+from marketloop.org.errors import NotFound
 from marketloop.org.permissions import Action, can
+from marketloop.web import domain_errors_to_http, is_partial, query_string, require_action
 
 TRAIL_LIMIT = 50
 CONTACTS_ON_ACCOUNT = 100  # and subsidiaries: a page shows at most this many
 
 
-def _domain_errors_to_http(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """NotFound -> 404, NotAllowed -> 403, for errors no form can show."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
-        except NotAllowed as exc:
-            if exc.status == 404:
-                raise Http404(exc.message) from exc
-            raise PermissionDenied(exc.message) from exc
-
-    return wrapper
-
-
-def _require(request: HttpRequest, action: Action) -> None:
-    if not can(request.user, action):
-        raise PermissionDenied
-
-
-def _is_partial(request: HttpRequest, target: str) -> bool:
-    """An HTMX request that swaps only `target` (history restores want the whole page)."""
-    return (request.headers.get("HX-Request") == "true"
-            and request.headers.get("HX-History-Restore-Request") != "true"
-            and request.headers.get("HX-Target") == target)
-
-
 def _render_list(request: HttpRequest, page_template: str, partial_template: str, target: str,
                  context: dict[str, Any]) -> HttpResponse:
-    template = partial_template if _is_partial(request, target) else page_template
+    template = partial_template if is_partial(request, target) else page_template
     response = render(request, template, context)
     response["Vary"] = "HX-Request, HX-Target, Cookie, Accept-Language"
     return response
-
-
-def _query(params: QueryDict, **replace: str | None) -> str:
-    """The current query string without empty values, with some keys replaced or dropped."""
-    pairs = [(key, value) for key, values in params.lists() for value in values
-             if value != "" and key not in replace]
-    pairs += [(key, value) for key, value in replace.items() if value]
-    return urlencode(pairs)
 
 
 def _export_url(params: QueryDict, fmt: str) -> str | None:
@@ -88,7 +48,7 @@ def _export_url(params: QueryDict, fmt: str) -> str | None:
         base = reverse("data:account_export")
     except NoReverseMatch:
         return None
-    return f"{base}?{_query(params, cursor=None, format=fmt)}"
+    return f"{base}?{query_string(params, cursor=None, format=fmt)}"
 
 
 # ---- presentation of the audit trail ------------------------------------------------------
@@ -191,8 +151,8 @@ def account_list(request: HttpRequest) -> HttpResponse:
         "flt": flt,
         "mine": bool(params.get("mine")),
         "is_first_page": not params.get("cursor"),
-        "next_query": _query(params, cursor=page.next_cursor) if page.next_cursor else None,
-        "first_query": _query(params, cursor=None),
+        "next_query": query_string(params, cursor=page.next_cursor) if page.next_cursor else None,
+        "first_query": query_string(params, cursor=None),
         "tiers": Tier.choices,
         "industries": selectors.industries(),
         "provinces": org_selectors.provinces(),
@@ -210,7 +170,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_domain_errors_to_http
+@domain_errors_to_http
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     account = selectors.account_detail(request.user, pk)
     return render(request, "crm/account_detail.html", {
@@ -233,9 +193,9 @@ def _account_form(request: HttpRequest, form_class: type[AccountForm], **kwargs:
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def account_create(request: HttpRequest) -> HttpResponse:
-    _require(request, Action.CREATE)
+    require_action(request, Action.CREATE)
     form = _account_form(request, AccountForm)
     if request.method == "POST" and form.is_valid():
         account = submit(form, lambda: services.create_account(actor=request.user,
@@ -259,9 +219,9 @@ def _after_create(request: HttpRequest, account: Any) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, Action.EDIT)
+    require_action(request, Action.EDIT)
     account = selectors.account_detail(request.user, pk)
     initial = {"name": account.name, "credit_code": account.credit_code,
                "industry": account.industry_id, "industry_rank": account.industry_rank,
@@ -282,7 +242,7 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
 # ---- contacts -----------------------------------------------------------------------------
 
 @require_GET
-@_domain_errors_to_http
+@domain_errors_to_http
 def contact_list(request: HttpRequest) -> HttpResponse:
     flt = selectors.ContactFilter.from_params(request.GET)
     try:
@@ -301,8 +261,8 @@ def contact_list(request: HttpRequest) -> HttpResponse:
         "flt": flt,
         "account": account,
         "is_first_page": not params.get("cursor"),
-        "next_query": _query(params, cursor=page.next_cursor) if page.next_cursor else None,
-        "first_query": _query(params, cursor=None),
+        "next_query": query_string(params, cursor=page.next_cursor) if page.next_cursor else None,
+        "first_query": query_string(params, cursor=None),
         "sorts": [("name", _("Name A–Z")), ("-updated", _("Recently updated"))],
         "can_create": can(request.user, Action.CREATE),
     }
@@ -323,16 +283,16 @@ def _contact_page(request: HttpRequest, contact: Any, consent_form: ConsentForm,
 
 
 @require_GET
-@_domain_errors_to_http
+@domain_errors_to_http
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contact = selectors.contact_detail(request.user, pk)
     return _contact_page(request, contact, ConsentForm())
 
 
 @require_POST
-@_domain_errors_to_http
+@domain_errors_to_http
 def contact_consent(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, Action.EDIT)
+    require_action(request, Action.EDIT)
     contact = selectors.contact_detail(request.user, pk)
     form = ConsentForm(request.POST)
     if form.is_valid():
@@ -343,9 +303,9 @@ def contact_consent(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def contact_create(request: HttpRequest) -> HttpResponse:
-    _require(request, Action.CREATE)
+    require_action(request, Action.CREATE)
     account = None
     account_id = request.GET.get("account")
     if account_id and account_id.isdigit():
@@ -364,9 +324,9 @@ def contact_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, Action.EDIT)
+    require_action(request, Action.EDIT)
     contact = selectors.contact_detail(request.user, pk)
     initial = {"name": contact.name, "title": contact.title,
                "is_management": contact.is_management, "email": contact.email,
@@ -393,7 +353,7 @@ def _runs_context() -> dict[str, Any]:
 
 @require_GET
 def tier_rules(request: HttpRequest) -> HttpResponse:
-    _require(request, Action.ADMINISTER)
+    require_action(request, Action.ADMINISTER)
     rules = [(rule, [str(RevenueBand(band).label) for band in rule.revenue_bands
                      if band in RevenueBand.values])
              for rule in selectors.tier_rules()]
@@ -403,7 +363,7 @@ def tier_rules(request: HttpRequest) -> HttpResponse:
 @require_GET
 def reroute_runs(request: HttpRequest) -> HttpResponse:
     """The run list alone; the tier rules page polls it while a run is queued or running."""
-    _require(request, Action.ADMINISTER)
+    require_action(request, Action.ADMINISTER)
     return render(request, "crm/_reroute_runs.html", _runs_context())
 
 
@@ -412,9 +372,9 @@ def _rule_initial(rule: Any) -> dict[str, Any]:
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def tier_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    _require(request, Action.ADMINISTER)
+    require_action(request, Action.ADMINISTER)
     rule = selectors.tier_rule(pk) if pk is not None else None
     form = TierRuleForm(request.POST or None, initial=_rule_initial(rule) if rule else None)
     if request.method == "POST" and form.is_valid():
@@ -426,8 +386,8 @@ def tier_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @require_POST
-@_domain_errors_to_http
+@domain_errors_to_http
 def tier_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, Action.ADMINISTER)
+    require_action(request, Action.ADMINISTER)
     services.delete_tier_rule(actor=request.user, rule=selectors.tier_rule(pk))
     return redirect("crm:tier_rules")

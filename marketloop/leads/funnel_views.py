@@ -19,15 +19,9 @@ from marketloop.leads import funnel as f
 from marketloop.leads.errors import LeadError
 from marketloop.leads.models import Channel
 from marketloop.org.selectors import provinces
+from marketloop.web import is_partial
 
 RESULTS = "funnel-results"  # the element HTMX swaps when a filter changes
-
-
-def _is_partial(request: HttpRequest, target: str) -> bool:
-    """An HTMX request that swaps only `target` (history restores want the whole page)."""
-    return (request.headers.get("HX-Request") == "true"
-            and request.headers.get("HX-History-Restore-Request") != "true"
-            and request.headers.get("HX-Target") == target)
 
 
 def _drill_url(drill: f.Drill) -> str:
@@ -113,7 +107,7 @@ def funnel(request: HttpRequest) -> HttpResponse:
         "channels": Channel.choices,
         "provinces": provinces(),
     }
-    template = "leads/funnel_results.html" if _is_partial(request, RESULTS) \
+    template = "leads/funnel_results.html" if is_partial(request, RESULTS) \
         else "leads/funnel.html"
     response = render(request, template, context)
     response["Vary"] = "HX-Request, HX-Target, Cookie, Accept-Language"

@@ -5,13 +5,10 @@ call one selector or service, render. A lead the user may not see is a 404."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,46 +33,12 @@ from marketloop.leads.forms import (
 from marketloop.leads.models import Lead, Stage, StageChange
 from marketloop.leads.workhours import ZONE, working_hours_between
 from marketloop.org import selectors as org_selectors
-from marketloop.org.errors import NotAllowed, NotFound
+from marketloop.org.errors import NotFound
 from marketloop.org.models import User
 from marketloop.org.permissions import Action, can
+from marketloop.web import domain_errors_to_http, is_partial, query_string, require_action
 
 LIST_TARGET = "lead-results"
-
-
-def _domain_errors_to_http(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """NotFound -> 404, NotAllowed -> 403 (or 404 where it hides a record)."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
-        except NotAllowed as exc:
-            if exc.status == 404:
-                raise Http404(exc.message) from exc
-            raise PermissionDenied(exc.message) from exc
-
-    return wrapper
-
-
-def _require(request: HttpRequest, action: Action) -> None:
-    if not can(request.user, action):
-        raise PermissionDenied
-
-
-def _query(params: QueryDict, **replace: str | None) -> str:
-    pairs = [(key, value) for key, values in params.lists() for value in values
-             if value != "" and key not in replace]
-    pairs += [(key, value) for key, value in replace.items() if value]
-    return urlencode(pairs)
-
-
-def _is_partial(request: HttpRequest, target: str) -> bool:
-    return (request.headers.get("HX-Request") == "true"
-            and request.headers.get("HX-History-Restore-Request") != "true"
-            and request.headers.get("HX-Target") == target)
 
 
 # ---- the list -----------------------------------------------------------------------------
@@ -92,12 +55,12 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     params = request.GET
     context = {
         "page": page, "flt": flt, "is_first_page": not params.get("cursor"),
-        "next_query": _query(params, cursor=page.next_cursor) if page.next_cursor else None,
-        "first_query": _query(params, cursor=None),
+        "next_query": query_string(params, cursor=page.next_cursor) if page.next_cursor else None,
+        "first_query": query_string(params, cursor=None),
         "stages": Stage.choices, "tiers": Tier.choices, "provinces": org_selectors.provinces(),
         "can_administer": can(request.user, Action.ADMINISTER),
     }
-    template = "leads/_lead_results.html" if _is_partial(request, LIST_TARGET) \
+    template = "leads/_lead_results.html" if is_partial(request, LIST_TARGET) \
         else "leads/lead_list.html"
     response = render(request, template, context)
     response["Vary"] = "HX-Request, HX-Target, Cookie, Accept-Language"
@@ -116,7 +79,8 @@ def triage(request: HttpRequest) -> HttpResponse:
     return render(request, "leads/triage.html", {
         "page": page, "rows": [(lead, reasons.get(lead.pk)) for lead in page.items],
         "is_first_page": not cursor,
-        "next_query": _query(request.GET, cursor=page.next_cursor) if page.next_cursor else None,
+        "next_query": (query_string(request.GET, cursor=page.next_cursor)
+                       if page.next_cursor else None),
     })
 
 
@@ -190,7 +154,7 @@ def _detail(request: HttpRequest, lead: Lead, *, status: int = 200, **forms: Any
 
 
 @require_GET
-@_domain_errors_to_http
+@domain_errors_to_http
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _detail(request, selectors.lead_detail(request.user, pk))
 
@@ -212,10 +176,10 @@ def _action(form_name: str, form_class: Callable[..., Any], action: Action,
     run the service; errors are shown on the lead's page (422)."""
 
     @require_POST
-    @_domain_errors_to_http
+    @domain_errors_to_http
     def view(request: HttpRequest, pk: int) -> HttpResponse:
         lead = selectors.lead_detail(request.user, pk)
-        _require(request, action)
+        require_action(request, action)
         form = form_class(request.POST, **{k: f(request) for k, f in form_kwargs.items()})
         if form.is_valid():
             result = submit(form, lambda: write(request, lead, form.cleaned_data))
@@ -262,11 +226,11 @@ triage_assign = _action(
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def handoff(request: HttpRequest) -> HttpResponse:
     """Hand an existing customer's new need to sales: from a contact (?contact=), from an
     account (?account=, then one of its contacts), or by contact number."""
-    _require(request, Action.CREATE)
+    require_action(request, Action.CREATE)
     user: User = request.user  # type: ignore[assignment]
     contact = account = None
     if request.method == "GET":
@@ -297,9 +261,9 @@ def handoff(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def policies(request: HttpRequest) -> HttpResponse:
-    _require(request, Action.ADMINISTER)
+    require_action(request, Action.ADMINISTER)
     form = PolicyForm(request.POST or None, policies=selectors.policies())
     if request.method == "POST" and form.is_valid():
         saved = True
@@ -320,7 +284,7 @@ def policies(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_domain_errors_to_http
+@domain_errors_to_http
 def profile_lead(request: HttpRequest, pk: int) -> HttpResponse:
     profile, contact, lead = selectors.profile_lead(request.user, pk)
     return render(request, "leads/_profile_lead.html",

@@ -5,15 +5,13 @@ user may not see is a 404, exactly like a missing one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,7 +22,7 @@ from marketloop.audit.selectors import trail_of
 from marketloop.crm import selectors as crm_selectors
 from marketloop.crm.forms import submit
 from marketloop.crm.selectors import InvalidCursor
-from marketloop.org.errors import NotAllowed, NotFound
+from marketloop.org.errors import NotFound
 from marketloop.org.permissions import Action, can
 from marketloop.sales import selectors, services
 from marketloop.sales.forms import (
@@ -37,46 +35,10 @@ from marketloop.sales.forms import (
 )
 from marketloop.sales.models import OPEN_OPPORTUNITY_STAGES, Opportunity, OpportunityStage
 from marketloop.sales.permissions import can_edit_deal
+from marketloop.web import domain_errors_to_http, is_partial, query_string, require_action
 
 TRAIL_LIMIT = 50
 DEFAULT_CLOSE_DAYS = 90
-
-
-def _http_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """NotFound (and a refusal meant as one) -> 404, NotAllowed -> 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
-        except NotAllowed as exc:
-            if exc.status == 404:
-                raise Http404(exc.message) from exc
-            raise PermissionDenied(exc.message) from exc
-
-    return wrapper
-
-
-def _require(request: HttpRequest, action: Action) -> None:
-    if not can(request.user, action):
-        raise PermissionDenied
-
-
-def _is_partial(request: HttpRequest, target: str) -> bool:
-    """An HTMX request that swaps only `target` (history restores want the whole page)."""
-    return (request.headers.get("HX-Request") == "true"
-            and request.headers.get("HX-History-Restore-Request") != "true"
-            and request.headers.get("HX-Target") == target)
-
-
-def _query(params: QueryDict, **replace: str | None) -> str:
-    """The query string without empty values, with some keys replaced or dropped."""
-    pairs = [(key, value) for key, values in params.lists() for value in values
-             if value != "" and key not in replace]
-    pairs += [(key, value) for key, value in replace.items() if value]
-    return urlencode(pairs)
 
 
 def _int(value: Any) -> int | None:
@@ -158,11 +120,11 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "totals": selectors.opportunity_totals(request.user, flt),
         "is_first_page": not params.get("cursor"),
-        "next_query": _query(params, cursor=page.next_cursor) if page.next_cursor else None,
-        "first_query": _query(params, cursor=None),
+        "next_query": query_string(params, cursor=page.next_cursor) if page.next_cursor else None,
+        "first_query": query_string(params, cursor=None),
     }
     template = ("sales/_opportunity_results.html"
-                if _is_partial(request, "opportunity-results") else "sales/opportunity_list.html")
+                if is_partial(request, "opportunity-results") else "sales/opportunity_list.html")
     response = render(request, template, context)
     response["Vary"] = "HX-Request, HX-Target, Cookie, Accept-Language"
     return response
@@ -172,13 +134,13 @@ def _kanban_context(request: HttpRequest, params: QueryDict, error: str = "") ->
     flt = selectors.OpportunityFilter.from_params(params)
     columns = selectors.kanban(request.user, flt)
     return {**_filter_context(request, flt), "columns": columns, "error": error,
-            "list_query": _query(params, csrfmiddlewaretoken=None, stage=None, reason=None)}
+            "list_query": query_string(params, csrfmiddlewaretoken=None, stage=None, reason=None)}
 
 
 @require_GET
 def kanban(request: HttpRequest) -> HttpResponse:
     context = _kanban_context(request, request.GET)
-    template = "sales/_kanban_board.html" if _is_partial(request, "kanban") else "sales/kanban.html"
+    template = "sales/_kanban_board.html" if is_partial(request, "kanban") else "sales/kanban.html"
     response = render(request, template, context)
     response["Vary"] = "HX-Request, HX-Target, Cookie, Accept-Language"
     return response
@@ -203,17 +165,17 @@ def _detail_page(request: HttpRequest, opportunity: Opportunity, *,
 
 
 @require_GET
-@_http_errors
+@domain_errors_to_http
 def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _detail_page(request, selectors.opportunity_detail(request.user, pk))
 
 
 @require_http_methods(["GET", "POST"])
-@_http_errors
+@domain_errors_to_http
 def opportunity_create(request: HttpRequest) -> HttpResponse:
     """A new opportunity; `?lead=<id>` opens it from an accepted lead, `?account=<id>` at an
     account."""
-    _require(request, Action.CREATE)
+    require_action(request, Action.CREATE)
     user = request.user
     lead = account = None
     lead_id = _int(request.GET.get("lead"))
@@ -243,10 +205,10 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_http_errors
+@domain_errors_to_http
 def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     opportunity = selectors.opportunity_detail(request.user, pk)
-    _require(request, Action.EDIT)
+    require_action(request, Action.EDIT)
     if request.method == "GET" and not can_edit_deal(request.user, opportunity):
         raise PermissionDenied
     initial = {"name": opportunity.name, "amount": opportunity.amount,
@@ -276,12 +238,12 @@ def _prompt_answer(request: HttpRequest) -> str:
 
 
 @require_POST
-@_http_errors
+@domain_errors_to_http
 def opportunity_stage(request: HttpRequest, pk: int) -> HttpResponse:
     """Move a deal. From the kanban (HTMX, target #kanban) the board comes back, with the
     error on top if the move was refused; the reason may come from the browser's prompt."""
     opportunity = selectors.opportunity_detail(request.user, pk)
-    _require(request, Action.EDIT)
+    require_action(request, Action.EDIT)
     data = request.POST.copy()
     if not data.get("reason") and request.headers.get("HX-Prompt"):
         data["reason"] = _prompt_answer(request)
@@ -290,7 +252,7 @@ def opportunity_stage(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         moved = submit(form, lambda: services.move_stage(
             user=request.user, opportunity_id=opportunity.pk, **form.cleaned_data))
-    if _is_partial(request, "kanban"):
+    if is_partial(request, "kanban"):
         error = "" if moved else " ".join(e for errors in form.errors.values() for e in errors)
         return render(request, "sales/_kanban_board.html",
                       _kanban_context(request, request.POST, error=error))
@@ -301,10 +263,10 @@ def opportunity_stage(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@_http_errors
+@domain_errors_to_http
 def team_add(request: HttpRequest, pk: int) -> HttpResponse:
     opportunity = selectors.opportunity_detail(request.user, pk)
-    _require(request, Action.EDIT)
+    require_action(request, Action.EDIT)
     form = TeamMemberForm(request.POST)
     if form.is_valid():
         member = selectors.active_user(form.cleaned_data["username"])
@@ -319,10 +281,10 @@ def team_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@_http_errors
+@domain_errors_to_http
 def team_remove(request: HttpRequest, pk: int) -> HttpResponse:
     opportunity = selectors.opportunity_detail(request.user, pk)
-    _require(request, Action.EDIT)
+    require_action(request, Action.EDIT)
     form = TeamRemoveForm(request.POST)
     if form.is_valid():
         if submit(form, lambda: services.remove_team_member(
@@ -336,7 +298,7 @@ def team_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@_http_errors
+@domain_errors_to_http
 def account_opportunities(request: HttpRequest, pk: int) -> HttpResponse:
     """The opportunities card's body on an account's page."""
     account, items, total = selectors.account_opportunities(request.user, pk)
@@ -346,9 +308,9 @@ def account_opportunities(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_http_errors
+@domain_errors_to_http
 def sales_settings(request: HttpRequest) -> HttpResponse:
-    _require(request, Action.ADMINISTER)
+    require_action(request, Action.ADMINISTER)
     current = selectors.sales_settings()
     form = SettingsForm(request.POST or None, initial=SettingsForm.initial_from(current))
     if request.method == "POST" and form.is_valid():

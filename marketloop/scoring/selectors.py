@@ -8,12 +8,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from marketloop.crm import selectors as crm_selectors
-from marketloop.crm.models import Account, Contact
+from marketloop.crm.models import Account, Contact, Industry, RevenueBand, Tier
 from marketloop.org.errors import NotFound, OrgErrorCode
-from marketloop.org.models import User
+from marketloop.org.models import OrgUnit, UnitKind, User
 from marketloop.org.scope import visible
+from marketloop.scoring import display
 from marketloop.scoring.explain import Explanation, FitLine, explain_account_fit, explain_profile
 from marketloop.scoring.models import (
     AccountScore,
@@ -157,3 +159,16 @@ def account_score(user: User, account_id: int) -> AccountScoreView:
         account=account, roll_up=AccountScore.objects.filter(account_id=account.pk).first(),
         fit_lines=explain_account_fit(account.pk, model=model) if model.pk else [],
         people=people)
+
+
+def fit_value_suggestions() -> list[tuple[str, str]]:
+    """Suggestions for a fit rule's value: every code a rule may name, with its label."""
+    values = [(v, f"{_('Tier')}: {label}") for v, label in Tier.choices]
+    values += [(v, f"{_('Revenue band')}: {label}") for v, label in RevenueBand.choices]
+    names = display.Names()
+    values += [(i.code, f"{_('Industry')}: {names.industry(i.code)}")
+               for i in Industry.objects.all()]
+    values += [(u.code, f"{_('Province')}: {u.display_name}")
+               for u in OrgUnit.objects.filter(kind=UnitKind.PROVINCE).order_by("code")]
+    values += [("yes", _("Management level")), ("no", _("Not management level"))]
+    return values

@@ -5,43 +5,22 @@ selector or service, render. An invisible profile, contact or account is a 404."
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from marketloop.crm.forms import submit
-from marketloop.crm.models import Industry, RevenueBand, Tier
-from marketloop.org.errors import NotAllowed, NotFound
-from marketloop.org.models import OrgUnit, UnitKind
 from marketloop.scoring import display, selectors, services
 from marketloop.scoring.forms import EngagementRuleForm, FitRuleForm, ModelForm
 from marketloop.scoring.models import RescoreRun
+from marketloop.web import domain_errors_to_http
 
 ACTIVE_RUN_STATES = {RescoreRun.Status.QUEUED, RescoreRun.Status.RUNNING}
-
-
-def _domain_errors_to_http(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """NotFound -> 404, NotAllowed -> 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(exc.message) from exc
-        except NotAllowed as exc:
-            if exc.status == 404:
-                raise Http404(exc.message) from exc
-            raise PermissionDenied(exc.message) from exc
-
-    return wrapper
 
 
 def _require_editor(request: HttpRequest) -> None:
@@ -54,19 +33,6 @@ def _require_editor(request: HttpRequest) -> None:
 def _runs_context() -> dict[str, Any]:
     runs = list(selectors.rescore_runs())
     return {"runs": runs, "polling": any(run.status in ACTIVE_RUN_STATES for run in runs)}
-
-
-def _fit_values() -> list[tuple[str, str]]:
-    """Suggestions for a fit rule's value: every code a rule may name, with its label."""
-    values = [(v, f"{_('Tier')}: {label}") for v, label in Tier.choices]
-    values += [(v, f"{_('Revenue band')}: {label}") for v, label in RevenueBand.choices]
-    names = display.Names()
-    values += [(i.code, f"{_('Industry')}: {names.industry(i.code)}")
-               for i in Industry.objects.all()]
-    values += [(u.code, f"{_('Province')}: {u.display_name}")
-               for u in OrgUnit.objects.filter(kind=UnitKind.PROVINCE).order_by("code")]
-    values += [("yes", _("Management level")), ("no", _("Not management level"))]
-    return values
 
 
 @require_GET
@@ -90,7 +56,7 @@ def rescore_runs(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def model_edit(request: HttpRequest) -> HttpResponse:
     _require_editor(request)
     current = selectors.model_view().model
@@ -108,7 +74,7 @@ def model_edit(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def fit_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     _require_editor(request)
     rule = selectors.fit_rule(pk) if pk is not None else None
@@ -121,12 +87,12 @@ def fit_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             messages.success(request, _("Rule saved; everyone is being re-scored."))
             return redirect("scoring:model")
     return render(request, "scoring/fit_rule_form.html",
-                  {"form": form, "rule": rule, "values": _fit_values()},
+                  {"form": form, "rule": rule, "values": selectors.fit_value_suggestions()},
                   status=422 if form.errors else 200)
 
 
 @require_POST
-@_domain_errors_to_http
+@domain_errors_to_http
 def fit_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     _require_editor(request)
     services.delete_fit_rule(actor=request.user, rule=selectors.fit_rule(pk))
@@ -135,7 +101,7 @@ def fit_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_domain_errors_to_http
+@domain_errors_to_http
 def engagement_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     _require_editor(request)
     rule = selectors.engagement_rule(pk) if pk is not None else None
@@ -153,7 +119,7 @@ def engagement_rule_edit(request: HttpRequest, pk: int | None = None) -> HttpRes
 
 
 @require_POST
-@_domain_errors_to_http
+@domain_errors_to_http
 def engagement_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     _require_editor(request)
     services.delete_engagement_rule(actor=request.user, rule=selectors.engagement_rule(pk))
@@ -162,7 +128,7 @@ def engagement_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@_domain_errors_to_http
+@domain_errors_to_http
 def rescore(request: HttpRequest) -> HttpResponse:
     _require_editor(request)
     services.rescore_now(actor=request.user)
@@ -194,7 +160,7 @@ def _profile_context(entry: selectors.ProfileScore, names: display.Names) -> dic
 
 
 @require_GET
-@_domain_errors_to_http
+@domain_errors_to_http
 def profile_score(request: HttpRequest, pk: int) -> HttpResponse:
     entry = selectors.profile_score(request.user, pk)
     return render(request, "scoring/_profile_score.html",
@@ -202,7 +168,7 @@ def profile_score(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@_domain_errors_to_http
+@domain_errors_to_http
 def contact_score(request: HttpRequest, pk: int) -> HttpResponse:
     scores = selectors.contact_scores(request.user, pk)
     names = display.Names()
@@ -212,7 +178,7 @@ def contact_score(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@_domain_errors_to_http
+@domain_errors_to_http
 def account_score(request: HttpRequest, pk: int) -> HttpResponse:
     view = selectors.account_score(request.user, pk)
     lines = display.fit_lines_of(view.fit_lines)
