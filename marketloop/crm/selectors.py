@@ -194,8 +194,10 @@ def _merged_parts(qs: QuerySet[M], sort_fields: tuple[str, ...], parts: list[Q],
                   limit: int) -> list[M]:
     names = [spec.lstrip("-") for spec in sort_fields]
     keys = [qs.filter(part).values_list(*names)[:limit] for part in parts]
-    merged = keys[0].union(*keys[1:]) if len(keys) > 1 else keys[0]
-    ids = [row[-1] for row in merged.order_by(*sort_fields)[:limit]]
+    if len(keys) == 1:  # already in order (qs is ordered); a sliced query cannot be reordered
+        ids = [row[-1] for row in keys[0]]
+    else:
+        ids = [row[-1] for row in keys[0].union(*keys[1:]).order_by(*sort_fields)[:limit]]
     by_id = {obj.pk: obj for obj in qs.order_by().filter(pk__in=ids)}
     return [by_id[pk] for pk in ids if pk in by_id]
 
