@@ -19,6 +19,7 @@ from django.db.models.functions import Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from marketloop import bus
 from marketloop.audit import services as audit
 from marketloop.crm import selectors as crm_selectors
 from marketloop.leads import services as leads
@@ -30,6 +31,7 @@ from marketloop.org.permissions import Action, require
 from marketloop.org.scope import visible
 from marketloop.sales.errors import SalesError
 from marketloop.sales.errors import SalesErrorCode as Code
+from marketloop.sales.events import OpportunitiesChanged
 from marketloop.sales.models import (
     CLOSED_OPPORTUNITY_STAGES,
     OPEN_OPPORTUNITY_STAGES,
@@ -248,6 +250,7 @@ def create_opportunity(
     changes.update({"products": [None, _names(chosen_products) or None],
                     "competitors": [None, _names(chosen_competitors) or None],
                     "team": [None, _team_text(opportunity)]})
+    bus.publish(OpportunitiesChanged(opportunity_ids=(opportunity.id,), stage=opportunity.stage))
     audit.record(actor=user, obj=opportunity, action="created",
                  changes={k: v for k, v in changes.items() if v[1] is not None},
                  reason=_("From lead %(lead)s") % {"lead": lead.pk} if lead else "")
@@ -351,6 +354,8 @@ def move_stage(*, user: User, opportunity_id: int, stage: str, reason: str = "")
         elif stage == OpportunityStage.LOST:
             leads.record_lost(lead_id=opportunity.lead_id, by=user,
                               opportunity_name=opportunity.name, reason=reason)
+    if stage in CLOSED_OPPORTUNITY_STAGES or reopening:
+        bus.publish(OpportunitiesChanged(opportunity_ids=(opportunity.id,), stage=stage))
     audit.record(actor=user, obj=opportunity,
                  action={"won": "won", "lost": "lost"}.get(stage,
                                                            "reopened" if reopening else "moved"),
