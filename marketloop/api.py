@@ -164,6 +164,10 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 def _register_routers() -> None:
+    from marketloop.campaigns.api import router as campaigns_router
+    from marketloop.campaigns.attribution.api import router as attribution_router
+    from marketloop.campaigns.member_api import router as campaign_members_router
+    from marketloop.campaigns.report_api import router as campaign_reports_router
     from marketloop.crm.api import router as crm_router
     from marketloop.leads.api import router as leads_router
     from marketloop.org.api import router as org_router
@@ -177,6 +181,10 @@ def _register_routers() -> None:
     api.add_router("/", scoring_router)
     api.add_router("/", leads_router)
     api.add_router("/", sales_router)
+    api.add_router("/", campaigns_router)
+    api.add_router("/", campaign_members_router)
+    api.add_router("/", campaign_reports_router)
+    api.add_router("/", attribution_router)
 
 
 _register_routers()

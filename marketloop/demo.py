@@ -755,6 +755,9 @@ def _build(accounts: int, contacts: int, seed: int, progress: Callable[[str], No
     from marketloop.sales.demo_pipeline import build_pipeline
 
     build_pipeline(seed=seed, progress=progress)
+    from marketloop.campaigns.demo_campaigns import build_campaigns
+
+    build_campaigns(seed=seed, progress=progress)
     seconds = time.monotonic() - started
     message = (f"Demo data loaded: {users} users, {loader.accounts:,} accounts, "
                f"{loader.contacts:,} contacts, {loader.consents:,} consent records "

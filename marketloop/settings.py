@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "marketloop.scoring",
     "marketloop.leads",
     "marketloop.sales",
+    "marketloop.campaigns",
 ]
 
 MIDDLEWARE = [

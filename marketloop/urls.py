@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("marketloop.scoring.urls")),
     path("", include("marketloop.leads.urls")),
     path("", include("marketloop.sales.urls")),
+    path("", include("marketloop.campaigns.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", lambda request: HttpResponse("ok", content_type="text/plain")),

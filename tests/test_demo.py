@@ -252,3 +252,45 @@ def test_the_pipeline_shows_every_stage_and_its_causes(built):
     assert Opportunity.objects.filter(lead__stage=Stage.SQL).exists()
     assert Lead.objects.filter(escalated_at__isnull=False, escalated_to__isnull=False).exists()
     assert Notification.objects.filter(kind__contains="escalat").exists()
+
+
+def test_a_year_of_campaigns_credits_the_won_deals_differently_by_model(built):
+    from django.db.models import Sum
+
+    from marketloop.campaigns.attribution.selectors import opportunity_journey
+    from marketloop.campaigns.models import (
+        SHARE_UNIT,
+        Activity,
+        ActivityCredit,
+        ActivityLevel,
+        ActivityTouch,
+        AttributionModel,
+        AttributionRun,
+        BudgetRequest,
+        CampaignMember,
+        MarketingPlan,
+        RequestStatus,
+    )
+    from marketloop.sales.models import Opportunity, OpportunityStage
+
+    assert MarketingPlan.objects.count() >= 8
+    assert set(Activity.objects.values_list("level", flat=True)) == set(ActivityLevel.values)
+    assert Activity.objects.values("kind").distinct().count() >= 10
+    assert not Activity.objects.filter(spent__gt=F("approved_budget")).exists()
+    assert BudgetRequest.objects.filter(status=RequestStatus.PENDING).exists()
+    assert ActivityTouch.objects.count() > 1000
+    assert CampaignMember.objects.filter(status="attended").exists()
+    assert AttributionRun.objects.filter(status="done").exists()
+    won = ActivityCredit.objects.filter(stage="won", model=AttributionModel.LINEAR) \
+        .aggregate(c=Sum("credit"))["c"]
+    assert won == Opportunity.objects.filter(stage=OpportunityStage.WON).count() * SHARE_UNIT
+    admin = User.objects.get(username="admin")
+    journeys = [opportunity_journey(admin, deal.pk) for deal in
+                Opportunity.objects.filter(stage=OpportunityStage.WON).order_by("pk")[:40]]
+    rich = [j for j in journeys if len(j.rows) >= 3]
+    assert rich, "some won deals have a journey through several activities"
+    for journey in rich:
+        assert all(total == SHARE_UNIT for total in journey.totals.values())
+    top = {model: max(rich[0].rows, key=lambda row: row.shares[model]).name
+           for model in (AttributionModel.FIRST_TOUCH, AttributionModel.LAST_TOUCH)}
+    assert top[AttributionModel.FIRST_TOUCH] != top[AttributionModel.LAST_TOUCH]

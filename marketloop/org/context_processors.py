@@ -14,6 +14,9 @@ NAVIGATION = [
     (_("Marketing"), [
         ("leads:triage", _("Triage"), None),
         ("leads:funnel", _("Funnel"), None),
+        ("campaigns:dashboard", _("Campaigns"), None),
+        ("campaigns:plan_list", _("Plans"), None),
+        ("campaigns:activity_list", _("Activities"), None),
         ("scoring:model", _("Scoring"), None),
     ]),
     (_("Sales"), [
@@ -28,6 +31,7 @@ NAVIGATION = [
         ("tracking:source_list", _("Sources"), Action.ADMINISTER),
         ("leads:policies", _("Hand-off policies"), Action.ADMINISTER),
         ("sales:settings", _("Sales settings"), Action.ADMINISTER),
+        ("campaigns:attribution_settings", _("Attribution"), Action.ADMINISTER),
     ]),
 ]
 

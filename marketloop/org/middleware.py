@@ -7,8 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
-# /v1/ is the tracking API (write keys); /t/ the email pixel, click redirect and tracker.js.
-PUBLIC_PREFIXES = ("/login/", "/static/", "/api/", "/i18n/", "/healthz", "/v1/", "/t/")
+# /v1/ is the tracking API (write keys); /t/ the email pixel, click redirect and tracker.js;
+# /r/ the public registration pages of activities.
+PUBLIC_PREFIXES = ("/login/", "/static/", "/api/", "/i18n/", "/healthz", "/v1/", "/t/", "/r/")
 
 
 class LoginRequiredMiddleware:

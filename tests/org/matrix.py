@@ -24,6 +24,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
+from marketloop.campaigns.models import Activity, BudgetRequest, MarketingPlan, RequestStatus
 from marketloop.crm.models import Account, Contact, Industry
 from marketloop.crm.reference import ensure_reference_data
 from marketloop.crm.validation import name_bigrams
@@ -87,6 +88,8 @@ class Exempt:
 
 Check = Lists | Shows | Exempt
 
+ATTRIBUTION_SETTINGS = ("company-wide attribution settings and runs (counts, no rows); changed "
+                        "by administrators only: tests/campaigns/test_attribution_runs.py")
 ADMIN_ONLY = "company-wide tier-rule settings; administrators only (ADMINISTER), no scoped rows"
 IMPORTS = ("import jobs are the uploader's own (administrators see all): "
            "import_services.import_jobs; tests/crm/test_import.py")
@@ -97,6 +100,19 @@ FUNNEL = ("counts of leads, not rows, through leads.funnel (the scope first); ea
           "test_a_province_user_counts_only_their_provinces_leads, ::test_a_partner_counts_only_"
           "their_own_leads, ::test_every_count_on_the_page_opens_a_list_of_exactly_that_many_leads")
 FUNNEL_ALL_TIME = "2000-01-01..2100-12-31"
+# A tracking link the services refuse (not a web address): POSTs of it write nothing.
+MATRIX_LINK = {"destination": "ftp://mx.example.cn/", "utm_source": "mx", "utm_medium": "mx"}
+CAMPAIGNS_ALL_TIME = (("from", "2000-01"), ("to", "2100-12"))
+CAMPAIGN_REPORT = ("the figures of campaigns.reports.dashboard, the selector behind "
+                   "campaigns:dashboard and its export (both checked here); "
+                   "tests/campaigns/test_report_api.py::"
+                   "test_a_province_user_gets_only_their_activities_and_no_bucket")
+PLAN_CREATE = ("makes a plan in a unit within the caller's reach (units are not scoped rows; "
+               "the form lists only those): tests/campaigns/test_plans.py::"
+               "test_a_province_user_plans_only_within_their_province")
+SPEND_FILE = ("two ids in the path (the matrix fills one): the file is read through its "
+              "activity's scope first (hidden -> 404): tests/campaigns/test_views.py::"
+              "test_a_file_of_an_activity_out_of_sight_is_not_found")
 NOTIFICATIONS = ("the caller's own notifications (filtered by user in "
                  "org.notifications); tests/leads/test_notifications.py")
 TRIAGE = ("lists only leads in triage, which HQ marketing owns (so only HQ sees them), through "
@@ -310,6 +326,116 @@ ROUTES: dict[str, Check | tuple[Check, ...]] = {
                              needs=Action.CREATE, hidden=422,
                              body=_lead_post(need="new_module")),
     "GET /api/funnel": Exempt(FUNNEL),
+    # ---- campaigns: plans, activities and their budgets. A plan has no partner, so partner
+    # people see only the plans they own (World.expected's model). Writes answer 404 for a
+    # hidden row, then check the roles (403), then the request (422: what these bodies get,
+    # so the matrix writes nothing); deciding a budget request is for the plan's owner, after
+    # the request's own checks (the matrix's requests are decided already: 422).
+    "campaigns:plan_list": Lists("plan"),
+    "campaigns:plan_create": Exempt(PLAN_CREATE),
+    "campaigns:plan_detail": Shows("plan"),
+    "campaigns:plan_edit": (Shows("plan", needs=Action.EDIT),
+                            Shows("plan", method="POST", needs=Action.EDIT,
+                                  body=lambda w: {"name": ""})),
+    "campaigns:activity_list": (Lists("activity"),
+                                Lists("activity", query=(("q", "mx-act"),))),
+    "campaigns:activity_create": (Shows("plan", via="query:plan", needs=Action.CREATE),
+                                  Shows("plan", method="POST", via="body:plan",
+                                        needs=Action.CREATE, hidden=422,
+                                        body=lambda w: {"name": "mx-new-activity"})),
+    "campaigns:activity_detail": Shows("activity"),
+    "campaigns:activity_edit": (Shows("activity", needs=Action.EDIT),
+                                Shows("activity", method="POST", needs=Action.EDIT,
+                                      body=lambda w: {"name": ""})),
+    "campaigns:activity_status": Shows("activity", method="POST", needs=Action.EDIT,
+                                       body=lambda w: {"status": "mx"}),
+    "campaigns:budget_request": Shows("activity", method="POST", needs=Action.EDIT,
+                                      body=lambda w: {"amount": "0", "reason": ""}),
+    "campaigns:budget_decide": Shows("activity", method="POST",
+                                     body=lambda w: {"request": str(MISSING_ID),
+                                                     "decision": "approve"}),
+    "campaigns:spend_create": Shows("activity", method="POST", needs=Action.EDIT,
+                                    body=lambda w: {"amount": "0"}),
+    "campaigns:spend_attachment": Exempt(SPEND_FILE),
+    "GET /api/plans": Lists("plan", output="api"),
+    "GET /api/plans/{id}": Shows("plan"),
+    "POST /api/plans": Exempt(PLAN_CREATE),
+    "PATCH /api/plans/{id}": Shows("plan", method="PATCH", needs=Action.EDIT,
+                                   body=lambda w: {}),
+    "GET /api/activities": (Lists("activity", output="api"),
+                            Lists("activity", output="api", query=(("q", "mx-act"),))),
+    "GET /api/activities/{id}": Shows("activity"),
+    "POST /api/activities": Shows("plan", method="POST", via="body:plan", needs=Action.CREATE,
+                                  hidden=422, body=lambda w: {
+                                      "name": "mx-new-activity", "kind": "salon",
+                                      "level": "customer_group", "owner_unit": MISSING_ID,
+                                      "starts_on": "2031-01-01", "ends_on": "2031-01-01"}),
+    "PATCH /api/activities/{id}": Shows("activity", method="PATCH", needs=Action.EDIT,
+                                        body=lambda w: {}),
+    "POST /api/activities/{id}/budget-requests": Shows("activity", method="POST",
+                                                       needs=Action.EDIT,
+                                                       body=lambda w: {"amount": "1",
+                                                                       "reason": " "}),
+    "POST /api/budget-requests/{id}/decision": Shows("budget_request", method="POST",
+                                                     body=lambda w: {"approve": True}),
+    "GET /api/activities/{id}/spend": Shows("activity"),
+    "POST /api/activities/{id}/spend": Shows("activity", method="POST", needs=Action.EDIT,
+                                             body=lambda w: {"amount": "1",
+                                                             "spent_on": "2031-01-01",
+                                                             "description": " "}),
+    # ---- campaigns: the dashboard and activity results (campaigns.reports, through the
+    # activities the person may see; credit of no activity only for those who see everything)
+    "campaigns:dashboard": (Lists("activity", query=CAMPAIGNS_ALL_TIME),
+                            Lists("activity", query=(*CAMPAIGNS_ALL_TIME, ("group", "region"),
+                                                     ("model", "first_touch")))),
+    "campaigns:dashboard_export": Lists("activity", output="xlsx", needs=Action.EXPORT,
+                                        query=CAMPAIGNS_ALL_TIME),
+    "campaigns:activity_results": Shows("activity"),
+    "GET /api/activities/{id}/results": Shows("activity"),
+    "GET /api/campaigns/report": Exempt(CAMPAIGN_REPORT),
+    # ---- campaigns: tracking links, members and attached touchpoints, seen through their
+    # activity (campaigns.member_selectors.activity_of first); the POST bodies are refused (422)
+    # after the scope and role checks, so the matrix writes nothing
+    "campaigns:activity_links": (Shows("activity"),
+                                 Shows("activity", method="POST", needs=Action.EDIT,
+                                       body=lambda w: dict(MATRIX_LINK))),
+    "campaigns:link_delete": Shows("activity", method="POST", needs=Action.EDIT,
+                                   body=lambda w: {"link": str(MISSING_ID)}),
+    "campaigns:activity_members": Shows("activity"),
+    "campaigns:member_add": Shows("activity", method="POST", needs=Action.EDIT,
+                                  body=lambda w: {"contact_id": str(MISSING_ID),
+                                                  "status": "invited"}),
+    "campaigns:member_import": Shows("activity", method="POST", needs=Action.IMPORT),
+    "campaigns:activity_touches": Shows("activity"),
+    "campaigns:registration": Exempt(
+        "public registration page of a planned or running activity, found by its code: it "
+        "shows that activity's name and dates to anyone (its purpose) and stores a form "
+        "touchpoint; tests/campaigns/test_members.py"),
+    "GET /api/activities/{id}/members": Shows("activity"),
+    "POST /api/activities/{id}/members": Shows("activity", method="POST", needs=Action.EDIT,
+                                               body=lambda w: {"contact_id": MISSING_ID,
+                                                               "status": "invited"}),
+    "GET /api/activities/{id}/links": Shows("activity"),
+    "POST /api/activities/{id}/links": Shows("activity", method="POST", needs=Action.EDIT,
+                                             body=lambda w: dict(MATRIX_LINK)),
+    "DELETE /api/links/{id}": Exempt(
+        "the id is a tracking link's, read through its activity's scope first (hidden -> 404 "
+        "like a missing one): tests/campaigns/test_member_api.py::"
+        "test_deleting_a_link_of_a_hidden_activity_answers_like_a_missing_link"),
+    # ---- campaigns: attribution. Settings and runs are company-wide; journeys are read through
+    # the deal's or the lead's scope (activities the person cannot see stay anonymous in them:
+    # tests/campaigns/test_attribution_runs.py)
+    "campaigns:attribution_settings": Exempt(ATTRIBUTION_SETTINGS),
+    "campaigns:attribution_run_now": Exempt(ATTRIBUTION_SETTINGS),
+    "campaigns:attribution_runs": Exempt(ATTRIBUTION_SETTINGS),
+    "campaigns:opportunity_journey": Shows("opportunity"),
+    "campaigns:lead_journey": Shows("lead"),
+    "GET /api/attribution/settings": Exempt(ATTRIBUTION_SETTINGS),
+    "PUT /api/attribution/settings": Exempt(ATTRIBUTION_SETTINGS),
+    "POST /api/attribution/runs": Exempt(ATTRIBUTION_SETTINGS),
+    "GET /api/attribution/runs/{id}": Exempt(ATTRIBUTION_SETTINGS),
+    "GET /api/opportunities/{id}/journey": Shows("opportunity"),
+    "GET /api/leads/{id}/journey": Shows("lead"),
 }
 
 
@@ -425,6 +551,19 @@ def opportunity_name(row: str) -> str:
     return f"mx-opp-{row}-end"
 
 
+def plan_name(row: str) -> str:
+    return f"mx-plan-{row}-end"
+
+
+def activity_name(row: str) -> str:
+    return f"mx-act-{row}-end"
+
+
+# Marketing plans have no partner (their scope_fields): a partner's people see only the plans
+# they own themselves.
+NO_PARTNER_MODELS = {"plan"}
+
+
 # Deal-team cases (row -> person -> roles), for with_deal_teams(): people on the teams of deals
 # owned far outside their scope; one holds two roles on the same deal (listed once).
 DEAL_TEAMS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -448,6 +587,12 @@ class World:
     profiles: dict[str, Profile] = field(default_factory=dict)  # one per contact, its scope
     leads: dict[str, Lead] = field(default_factory=dict)  # one per row (an MQL), its scope
     opportunities: dict[str, Opportunity] = field(default_factory=dict)  # one per row
+    # A marketing plan per row (owned in the row's unit, by the row's owner or else the plan
+    # owner nobody in PEOPLE is), an activity in it owned like the row, and a decided budget
+    # request of that activity.
+    plans: dict[str, MarketingPlan] = field(default_factory=dict)
+    activities: dict[str, Activity] = field(default_factory=dict)
+    budget_requests: dict[str, BudgetRequest] = field(default_factory=dict)
     # Deal-team cases: row -> the people on its deal team (with_deal_teams). A deal team shows
     # the deal, never its account: a world with teams answers for opportunity routes only.
     teams: dict[str, set[str]] = field(default_factory=dict)
@@ -467,13 +612,17 @@ class World:
     def ids(self, model: str) -> dict[str, int]:
         objects = {"account": self.accounts, "contact": self.contacts,
                    "profile": self.profiles, "lead": self.leads,
-                   "opportunity": self.opportunities}[model]
+                   "opportunity": self.opportunities, "plan": self.plans,
+                   "activity": self.activities, "budget_request": self.budget_requests}[model]
         return {row: obj.pk for row, obj in objects.items()}
 
     def names(self, model: str) -> dict[str, str]:
         # a profile: its contact's name
+        # a budget request: its activity's name
         namer = {"account": account_name, "lead": lead_name,
-                 "opportunity": opportunity_name}.get(model, contact_name)
+                 "opportunity": opportunity_name, "plan": plan_name,
+                 "activity": activity_name, "budget_request": activity_name,
+                 }.get(model, contact_name)
         return {row: namer(row) for row in self.accounts}
 
     def forget_clients(self) -> None:
@@ -504,9 +653,10 @@ class World:
             current = self.units[current][1]
         return chain
 
-    def expected(self, person: str) -> set[str]:
+    def expected(self, person: str, model: str | None = None) -> set[str]:
         """The rows `person` may see, from the rules in DESIGN.md, with no help from
-        marketloop.org.scope: the unit tree is walked here through parent links."""
+        marketloop.org.scope: the unit tree is walked here through parent links. `model`:
+        the rows' model, where its rows have no partner (NO_PARTNER_MODELS)."""
         user = self.people[person]
         if user.is_superuser:
             return set(self.accounts)
@@ -518,7 +668,7 @@ class World:
             elif kind in {UnitKind.HQ, UnitKind.HQ_DEPARTMENT}:   # HQ: everything
                 seen.add(row)
             elif kind == UnitKind.PARTNER:                        # partner: their partner's
-                if account.partner_id == user.unit_id:
+                if account.partner_id == user.unit_id and model not in NO_PARTNER_MODELS:
                     seen.add(row)
             else:                                                 # the anchor's subtree
                 anchor = user.unit_id
@@ -588,16 +738,50 @@ def build_world(people: Iterable[Person], base: World | None = None) -> World:
                     owner_id=account.owner_id)
         for i, (row, account) in enumerate(by_row.items())])
     by_opportunity = dict(zip(by_row, opportunities, strict=True))
+    by_plan, by_activity, by_request = _campaigns(by_row)
     if base is not None:
         by_key, by_row = {**base.people, **by_key}, {**base.accounts, **by_row}
         by_contact = {**base.contacts, **by_contact}
         by_profile = {**base.profiles, **by_profile}
         by_lead = {**base.leads, **by_lead}
         by_opportunity = {**base.opportunities, **by_opportunity}
+        by_plan, by_activity = {**base.plans, **by_plan}, {**base.activities, **by_activity}
+        by_request = {**base.budget_requests, **by_request}
     return World(people=by_key, accounts=by_row, contacts=by_contact, industry=industry,
                  province=units["gd"], profiles=by_profile, leads=by_lead,
-                 opportunities=by_opportunity,
+                 opportunities=by_opportunity, plans=by_plan, activities=by_activity,
+                 budget_requests=by_request,
                  units={u.pk: (u.kind, u.parent_id) for u in units.values()})
+
+
+def _campaigns(by_row: dict[str, Account]) -> tuple[dict[str, MarketingPlan],
+                                                    dict[str, Activity],
+                                                    dict[str, BudgetRequest]]:
+    """A plan, an activity and a decided budget request per row. Plans are one per unit and
+    quarter, and many rows share a unit: each row's plan gets a quarter of its own."""
+    plan_owner, _ = User.objects.get_or_create(
+        username="mx-plan-owner", defaults={"display_name": "mx-plan-owner", "password": "!",
+                                            "unit": OrgUnit.objects.get(code="hq")})
+    taken = MarketingPlan.objects.count()
+    quarters = [(2030 + (taken + i) // 4, (taken + i) % 4 + 1) for i in range(len(by_row))]
+    plans = MarketingPlan.objects.bulk_create([
+        MarketingPlan(name=plan_name(row), year=year, quarter=quarter,
+                      owner_unit_id=account.owner_unit_id,
+                      owner_id=account.owner_id or plan_owner.pk, budget=Decimal(100000))
+        for (row, account), (year, quarter) in zip(by_row.items(), quarters, strict=True)])
+    by_plan = dict(zip(by_row, plans, strict=True))
+    activities = Activity.objects.bulk_create([
+        Activity(plan=by_plan[row], code=f"mx-act-{row}", name=activity_name(row),
+                 kind="salon", level="customer_group", owner_unit_id=account.owner_unit_id,
+                 partner_id=account.partner_id, owner_id=account.owner_id,
+                 starts_on=date(year, 3 * quarter - 2, 1), ends_on=date(year, 3 * quarter - 2, 1))
+        for (row, account), (year, quarter) in zip(by_row.items(), quarters, strict=True)])
+    by_activity = dict(zip(by_row, activities, strict=True))
+    requests = BudgetRequest.objects.bulk_create([
+        BudgetRequest(activity=activity, amount=Decimal(1), reason="mx",
+                      status=RequestStatus.REJECTED)
+        for activity in activities])
+    return by_plan, by_activity, dict(zip(by_row, requests, strict=True))
 
 
 def with_deal_teams(world: World) -> World:

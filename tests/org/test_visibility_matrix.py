@@ -188,8 +188,8 @@ def _check_lists(world: World, key: str, check: Lists) -> list[str]:
             continue
         if status != 200:
             failures.append(f"{person} {key}: status {status}")
-        elif seen != world.expected(person) or note:
-            failures.append(_diff(person, key, seen, world.expected(person)) + note)
+        elif seen != world.expected(person, check.model) or note:
+            failures.append(_diff(person, key, seen, world.expected(person, check.model)) + note)
     return failures
 
 
@@ -231,7 +231,7 @@ def _check_shows(world: World, key: str, check: Shows) -> list[str]:
             failures.append(f"{person} {key} id {MISSING_ID}: {missing.status_code}")
             continue
         missing_json = _json(missing)
-        expected = world.expected(person)
+        expected = world.expected(person, check.model)
         for row in world.rows_for(person):
             response = _call(world, person, key, check, ids[row])
             text = body_of(response).decode(errors="replace")
