@@ -1,24 +1,9 @@
-/* The weekly activity chart of the touchpoints card: a stacked bar per kind, drawn with
- * ECharts from the JSON the server embeds (json_script). Runs on page load and on every
- * HTMX swap; charts about to be swapped out are disposed first. */
+/* The weekly activity chart of the touchpoints card: a stacked bar per kind. The chart loader
+ * (js/charts.js) draws it. */
 (function () {
   "use strict";
 
-  var SELECTOR = "[data-activity-chart]";
-
-  function chartsIn(root) {
-    if (!root || !root.querySelectorAll) return [];
-    var found = Array.prototype.slice.call(root.querySelectorAll(SELECTOR));
-    if (root.matches && root.matches(SELECTOR)) found.push(root);
-    return found;
-  }
-
-  function draw(el) {
-    if (typeof window.echarts === "undefined") return;
-    var source = document.getElementById(el.getAttribute("data-activity-chart"));
-    if (!source) return;
-    var data = JSON.parse(source.textContent);
-    var chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el);
+  window.mlCharts.register("data-activity-chart", function (chart, data) {
     chart.setOption({
       animation: false,
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, confine: true },
@@ -31,26 +16,5 @@
                  itemStyle: { color: s.color }, emphasis: { focus: "series" } };
       })
     }, true);
-  }
-
-  function drawAll(root) { chartsIn(root).forEach(draw); }
-
-  function dispose(root) {
-    if (typeof window.echarts === "undefined") return;
-    chartsIn(root).forEach(function (el) {
-      var chart = window.echarts.getInstanceByDom(el);
-      if (chart) chart.dispose();
-    });
-  }
-
-  document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
-  document.addEventListener("htmx:load", function (event) { drawAll(event.detail.elt); });
-  document.addEventListener("htmx:beforeSwap", function (event) { dispose(event.detail.target); });
-  window.addEventListener("resize", function () {
-    if (typeof window.echarts === "undefined") return;
-    chartsIn(document).forEach(function (el) {
-      var chart = window.echarts.getInstanceByDom(el);
-      if (chart) chart.resize();
-    });
   });
 })();

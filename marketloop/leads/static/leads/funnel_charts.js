@@ -1,16 +1,11 @@
-{% load i18n %}{# The funnel page's charts, drawn with the vendored ECharts from the JSON that leads/funnel_results.html embeds; drawn again after every HTMX swap. A click on a point opens the list of its leads. #}
-<script>
+/* The funnel page's charts (leads/funnel_results.html, leads/funnel_trend.html): the funnel,
+ * the monthly trend and the leakage by reason. data-funnel-chart names the kind, data-source
+ * the JSON. The chart loader (js/charts.js) draws them, again after every HTMX swap. A click
+ * on a point opens the list of its leads. */
 (function () {
   "use strict";
-  var SELECTOR = "[data-funnel-chart]";
-  var COLORS = ["#1f5fbf", "#2fb3a4", "#f59f00", "#ae3ec9", "#2fb344"];
 
-  function chartsIn(root) {
-    if (!root || !root.querySelectorAll) return [];
-    var found = Array.prototype.slice.call(root.querySelectorAll(SELECTOR));
-    if (root.matches && root.matches(SELECTOR)) found.push(root);
-    return found;
-  }
+  var COLORS = ["#1f5fbf", "#2fb3a4", "#f59f00", "#ae3ec9", "#2fb344"];
 
   function options(kind, data) {
     if (kind === "funnel") {
@@ -49,35 +44,11 @@
     };
   }
 
-  function draw(el) {
-    if (typeof window.echarts === "undefined") return;
-    var source = document.getElementById(el.getAttribute("data-source"));
-    if (!source) return;
-    var chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el);
-    chart.setOption(options(el.getAttribute("data-funnel-chart"), JSON.parse(source.textContent)), true);
+  window.mlCharts.register("data-funnel-chart", function (chart, data, el) {
+    chart.setOption(options(el.getAttribute("data-funnel-chart"), data), true);
     chart.off("click");
     chart.on("click", function (params) {
       if (params.data && params.data.url) window.location.assign(params.data.url);
     });
-  }
-
-  function dispose(root) {
-    if (typeof window.echarts === "undefined") return;
-    chartsIn(root).forEach(function (el) {
-      var chart = window.echarts.getInstanceByDom(el);
-      if (chart) chart.dispose();
-    });
-  }
-
-  // json_script elements come after the charts in the swapped fragment: draw once it is in.
-  document.addEventListener("htmx:afterSettle", function (event) { chartsIn(event.detail.target).forEach(draw); });
-  document.addEventListener("htmx:beforeSwap", function (event) { dispose(event.detail.target); });
-  window.addEventListener("resize", function () {
-    chartsIn(document).forEach(function (el) {
-      var chart = window.echarts && window.echarts.getInstanceByDom(el);
-      if (chart) chart.resize();
-    });
   });
-  chartsIn(document).forEach(draw);
 })();
-</script>
