@@ -24,7 +24,6 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-import orjson
 from django.db import transaction
 from django.utils import timezone
 
@@ -46,7 +45,7 @@ from marketloop.crm.models import Contact
 from marketloop.leads.models import Lead
 from marketloop.org.models import OrgUnit, User
 from marketloop.sales.models import Opportunity
-from marketloop.tracking import ingest
+from marketloop.tracking.demo_activity import EventWriter
 from marketloop.tracking.models import Source, SourceKind
 from marketloop.tracking.processing import process_inbox
 
@@ -272,31 +271,25 @@ def _money(programme: _Programme, now: datetime) -> None:
 
 
 class _Events:
-    """Buffers tracking events per source and stores them in the inbox."""
+    """The demo's tracking sources and tracking's inbox writer."""
 
     def __init__(self) -> None:
         self.sources = {kind: Source.objects.get_or_create(
             name=name, defaults={"kind": kind})[0] for kind, name in (
             (SourceKind.WEBSITE, "Corporate website"), (SourceKind.EMAIL, "EDM"),
             (SourceKind.HOTLINE, "Hotline 400"), (SourceKind.INTERNAL, "marketloop"))}
-        self.buffers: dict[str, list[dict]] = {}
-        self.count = 0
+        self.writer = EventWriter()
+
+    @property
+    def count(self) -> int:
+        return self.writer.count
 
     def add(self, kind: str, event: dict) -> None:
         event.setdefault("messageId", str(uuid.uuid4()))
-        buffer = self.buffers.setdefault(kind, [])
-        buffer.append(event)
-        self.count += 1
-        if len(buffer) >= 500:
-            self.flush(kind)
+        self.writer.add(self.sources[kind], event)
 
-    def flush(self, kind: str | None = None) -> None:
-        for key in [kind] if kind else list(self.buffers):
-            batch = self.buffers.get(key) or []
-            if batch:
-                ingest.store(source_id=self.sources[key].pk, endpoint="batch",
-                             body=orjson.dumps({"batch": batch}), count=len(batch), ip=None)
-            self.buffers[key] = []
+    def flush(self) -> None:
+        self.writer.flush()
 
 
 def _touch(events: _Events, activity: Activity, contact: tuple[int, str, str],

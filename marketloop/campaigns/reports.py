@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from marketloop.campaigns.attribution.selectors import current_settings
 from marketloop.campaigns.errors import CampaignError, CampaignErrorCode
 from marketloop.campaigns.models import (
     SHARE_UNIT,
@@ -48,7 +49,6 @@ from marketloop.campaigns.models import (
     ActivityTouch,
     AttributionModel,
     AttributionRun,
-    AttributionSettings,
     ConversionStage,
     MarketingPlan,
     Spend,
@@ -591,13 +591,6 @@ def activity_for(user: User, activity_id: int) -> Activity:
     return activity
 
 
-def lookback_days() -> int:
-    row = AttributionSettings.objects.order_by("pk").first()
-    if row is not None:
-        return row.lookback_days
-    return AttributionSettings._meta.get_field("lookback_days").get_default()
-
-
 @dataclass
 class MonthFigures:
     month: date
@@ -645,7 +638,7 @@ def activity_results(user: User, activity_id: int, model: str) -> ActivityResult
                  ActivityInfluence.objects.filter(activity_id=activity.pk).order_by()
                  .values("stage").annotate(conversions=Sum("conversions"),
                                            amount=Sum("amount"))}
-    days = lookback_days()
+    days = current_settings().lookback_days
     leads = touched_leads(user, activity.pk, days)
     opportunities = touched_opportunities(user, activity.pk, days)
     months = []

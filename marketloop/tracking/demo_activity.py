@@ -45,8 +45,9 @@ def _id() -> str:
     return str(uuid.uuid4())
 
 
-class _Writer:
-    """Buffers events per source and stores them in the inbox 500 at a time."""
+class EventWriter:
+    """Buffers events per source and stores them in the inbox 500 at a time (the demo's
+    campaign touches use it too)."""
 
     def __init__(self) -> None:
         self.buffers: dict[int, list[dict]] = {}
@@ -91,7 +92,7 @@ def build_activity(*, seed: int, progress: Callable[[str], None] = print,
     ids = list(Contact.objects.exclude(email="").order_by("id").values_list(
         "id", "email", "mobile")[:max_people * 8])
     people = rng.sample(ids, min(max_people, len(ids)))
-    writer = _Writer()
+    writer = EventWriter()
 
     def when() -> datetime:
         return year_ago + timedelta(seconds=rng.randrange(365 * 86400))

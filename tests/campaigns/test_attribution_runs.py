@@ -252,7 +252,7 @@ def test_administrators_change_the_settings_and_a_run_is_queued(org, admin_user,
     response = client.post("/campaigns/attribution/",
                            {"lookback_days": "90", "half_life_days": "7"})
     assert response.status_code == 302
-    assert services.current_settings().lookback_days == 90
+    assert selectors.current_settings().lookback_days == 90
     assert AttributionRun.objects.filter(status=AttributionRun.Status.QUEUED).count() == 1
     assert ProcrastinateJob.objects.filter(task_name="campaigns.run_attribution").exists()
     bad = client.post("/campaigns/attribution/", {"lookback_days": "0", "half_life_days": "7"})

@@ -100,7 +100,7 @@ def _journey(journey: ConversionJourney) -> dict[str, Any]:
 
 @router.get("/attribution/settings", response=SettingsOut)
 def get_settings(request: HttpRequest) -> Any:
-    return services.current_settings()
+    return selectors.current_settings()
 
 
 @router.put("/attribution/settings", response=SettingsOut)
@@ -113,10 +113,7 @@ def put_settings(request: HttpRequest, payload: SettingsIn) -> Any:
 @router.post("/attribution/runs", response={202: RunOut})
 def queue_run(request: HttpRequest) -> Any:
     """Administrators: queue a run (or get the one already queued)."""
-    from marketloop.org.permissions import Action, require
-
-    require(_user(request), Action.ADMINISTER)
-    return Status(202, services.queue_attribution(reason="API", user=_user(request)))
+    return Status(202, services.request_run(user=_user(request)))
 
 
 @router.get("/attribution/runs/{id}", response=RunOut)

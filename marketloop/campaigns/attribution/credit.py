@@ -142,7 +142,7 @@ def split(journeys: Journeys, raw: np.ndarray, totals: np.ndarray) -> np.ndarray
     weight = np.bincount(conv, weights=raw, minlength=journeys.size)
     exact = raw / weight[conv] * totals[conv]
     base = np.floor(exact).astype(np.int64)
-    deficit = totals - _exact_sum(conv, base, journeys.size)
+    deficit = totals - exact_sums(conv, base, journeys.size)
     return _largest_remainder(journeys, conv, base, exact - base, deficit)
 
 
@@ -164,7 +164,7 @@ def _largest_remainder(journeys: Journeys, conv: np.ndarray, base: np.ndarray,
     return base + (rank < deficit[conv]).astype(np.int64)
 
 
-def _exact_sum(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+def exact_sums(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """Σ int64 values per group, exactly: one float bincount when no sum can pass 2^53, else
     one per 26-bit half."""
     if len(values) == 0:
@@ -186,8 +186,3 @@ def credit(journeys: Journeys, model: str, *, half_life_seconds: float,
     raw = weights(journeys, model, half_life_seconds=half_life_seconds,
                   removal_effects=removal_effects, repeats=repeats)
     return shares(journeys, raw), split(journeys, raw, journeys.value)
-
-
-def sum_by(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Exact Σ of int64 `values` per group id in [0, size)."""
-    return _exact_sum(group, values, size)

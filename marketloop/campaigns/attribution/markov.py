@@ -65,25 +65,3 @@ def removal_effects(journeys: Journeys, converted: np.ndarray, activities: int) 
     touched = states[1:] - FIRST_ACTIVITY
     effects[touched] = np.clip(effect[1:], 0.0, 1.0)
     return effects
-
-
-def conversion_probability(journeys: Journeys, converted: np.ndarray, activities: int,
-                           removed: int | None = None) -> float:
-    """P(conversion) from start, optionally with one activity removed — the direct way, used
-    to check the formula above."""
-    counts = transition_counts(journeys, converted, activities)
-    size = counts.shape[0]
-    out = counts.sum(axis=1, keepdims=True)
-    p = np.divide(counts, out, out=np.zeros_like(counts), where=out > 0)
-    if removed is not None:
-        k = FIRST_ACTIVITY + removed
-        p[k] = 0.0
-        p[k, NULL] = 1.0
-    for absorbing in (CONVERSION, NULL):
-        p[absorbing] = 0.0
-        p[absorbing, absorbing] = 1.0
-    transient = [s for s in range(size) if s not in (CONVERSION, NULL)]
-    q = p[np.ix_(transient, transient)]
-    r = p[transient, CONVERSION]
-    x = np.linalg.solve(np.eye(len(transient)) - q, r)
-    return float(x[0])

@@ -13,12 +13,12 @@ from django.db import connection
 from django.utils.translation import gettext as _
 
 from marketloop.campaigns.attribution import credit
-from marketloop.campaigns.attribution.services import current_settings
 from marketloop.campaigns.models import (
     SHARE_UNIT,
     Activity,
     AttributionModel,
     AttributionRun,
+    AttributionSettings,
     ConversionStage,
     RemovalEffect,
 )
@@ -103,6 +103,11 @@ class ConversionJourney:
                 "series": [{"name": str(labels[model]),
                             "data": [round(row.percent(model), 1) for row in top]}
                            for model in self.models]}
+
+
+def current_settings() -> AttributionSettings:
+    """The settings in force (the defaults until an administrator saves some)."""
+    return AttributionSettings.objects.order_by("pk").first() or AttributionSettings()
 
 
 def latest_runs(limit: int = 10) -> list[AttributionRun]:
@@ -229,7 +234,7 @@ def _journey(user: User, *, stage: str, at: datetime, value: Decimal, where: str
                                       half_life_seconds=settings.half_life_days * 86400,
                                       removal_effects=effects)
         per_activity = np.bincount(journey.activity, weights=share, minlength=len(activity_ids))
-        per_amount = credit.sum_by(journey.activity, amount, len(activity_ids))
+        per_amount = credit.exact_sums(journey.activity, amount, len(activity_ids))
         for pk, index in dense.items():
             rows[pk].shares[model] = int(round(per_activity[index]))
             rows[pk].amounts[model] = Decimal(int(per_amount[index])).scaleb(-2)

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from marketloop.audit import services as audit
 from marketloop.campaigns.attribution import credit, journeys, markov
+from marketloop.campaigns.attribution.selectors import current_settings
 from marketloop.campaigns.errors import CampaignError
 from marketloop.campaigns.errors import CampaignErrorCode as Code
 from marketloop.campaigns.models import (
@@ -31,11 +32,6 @@ from marketloop.org.permissions import Action, require
 DAY = 86400
 STAGES = list(ConversionStage.values)
 MODELS = list(AttributionModel.values)
-
-
-def current_settings() -> AttributionSettings:
-    settings = AttributionSettings.objects.order_by("pk").first()
-    return settings or AttributionSettings()
 
 
 @transaction.atomic
@@ -79,6 +75,12 @@ def queue_attribution(*, reason: str, user: User | None = None) -> AttributionRu
             status=AttributionRun.Status.SKIPPED, finished_at=timezone.now(),
             error=_("A run is queued already."))
     return run
+
+
+def request_run(*, user: User) -> AttributionRun:
+    """An administrator asks for a run now (or gets the one already queued)."""
+    require(user, Action.ADMINISTER)
+    return queue_attribution(reason=_("Run by hand"), user=user)
 
 
 def nightly_attribution() -> AttributionRun:
@@ -157,8 +159,8 @@ def _grouped(key: np.ndarray, counts: np.ndarray, amounts: np.ndarray, first_mon
     size = int(key.max()) + 1
     present = np.bincount(key, minlength=size) > 0
     groups = np.flatnonzero(present)
-    sums = np.stack([credit.sum_by(key, counts, size)[groups],
-                     credit.sum_by(key, amounts, size)[groups]], axis=1)
+    sums = np.stack([credit.exact_sums(key, counts, size)[groups],
+                     credit.exact_sums(key, amounts, size)[groups]], axis=1)
     month, slot = np.divmod(groups, slots)
     return slot, month + first_month, sums
 

@@ -42,7 +42,7 @@ def _runs_context() -> dict[str, Any]:
 @require_http_methods(["GET", "POST"])
 @domain_errors_to_http
 def settings_page(request: HttpRequest) -> HttpResponse:
-    current = services.current_settings()
+    current = selectors.current_settings()
     can_edit = can(request.user, Action.ADMINISTER)
     form = SettingsForm(request.POST or None, instance=AttributionSettings(
         lookback_days=current.lookback_days, half_life_days=current.half_life_days))
@@ -66,9 +66,9 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@domain_errors_to_http
 def run_now(request: HttpRequest) -> HttpResponse:
-    require_action(request, Action.ADMINISTER)
-    services.queue_attribution(reason=_("Run by hand"), user=request.user)
+    services.request_run(user=request.user)
     messages.success(request, _("An attribution run is queued."))
     return redirect("campaigns:attribution_settings")
 
